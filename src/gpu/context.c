@@ -104,6 +104,8 @@ static bool device_extension_available(VkPhysicalDevice pd, const char* name) {
 }
 
 static vkd_status create_instance(VkInstance* out, bool validation, bool* debug_utils, vkd_error* err) {
+    vkd_status st = vkd_vk_load(err);
+    if (st) return st;
     uint32_t version = 0;
     // vkEnumerateInstanceVersion exists from 1.1; a 1.0 loader cannot run us anyway.
     if (vkEnumerateInstanceVersion(&version) != VK_SUCCESS || version < VK_API_VERSION_1_2)
@@ -475,6 +477,8 @@ static vkd_status create_shared_objects(vkd_gpu* gpu, vkd_error* err) {
 vkd_status vkd_gpu_create(const vkd_gpu_desc* desc_in, vkd_gpu** out, vkd_error* err) {
     vkd_gpu_desc desc = desc_in ? *desc_in : (vkd_gpu_desc){0};
     *out = NULL;
+    vkd_status loaded = vkd_vk_load(err);
+    if (loaded) return loaded;
     bool validation = desc.validation || desc.require_validation || env_flag("VKD_VALIDATION");
     if (validation && !layer_available(VALIDATION_LAYER)) {
         if (desc.require_validation)

@@ -4,7 +4,7 @@
 
 #include "vkdream/gpu.h"
 
-#include <vulkan/vulkan.h>
+#include "vk.h"
 #include <stdatomic.h>
 
 typedef struct vkd_block {
