@@ -203,3 +203,9 @@ double tu_dot(const double* a, const double* b, size_t n) {
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
+
+void tu_fixture_path(char* out, size_t size, const char* rel) {
+    const char* dir = getenv("VKD_FIXTURES");
+    if (dir && *dir) snprintf(out, size, "%s/%s", dir, rel);
+    else snprintf(out, size, "%s/../shared/fixtures/sd-tiny/%s", VKD_SOURCE_DIR, rel);
+}

@@ -58,6 +58,10 @@ bool tu_expect_buf(tu_ctx* t, const char* what, tu_buf b, const double* ref, dou
 // Checks every live tu_buf's guard words are intact.
 bool tu_check_guards(tu_ctx* t);
 
+// Path of a file in the golden SD fixtures: $VKD_FIXTURES/<rel>, by default
+// <source dir>/../shared/fixtures/sd-tiny/<rel>.
+void tu_fixture_path(char* out, size_t size, const char* rel);
+
 // Central finite differences of a scalar function of x (float64): grad[i] = (f(x+h) - f(x-h)) / 2h.
 // f reads x through its closure; x is restored after each probe.
 typedef double (*tu_scalar_fn)(void* user);
