@@ -1,0 +1,20 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_KHR_shader_subgroup_vote : require
+#extension GL_KHR_shader_subgroup_basic : require
+#include "common.glsl"
+#include "field/splat.h"
+
+// Devices without float atomics: a compare-and-swap loop on the float's bits.
+void splat_atomic_add(uint64_t addr, uint index, float value) {
+    u32 b = u32(addr);
+    uint old = b.v[index];
+    for (;;) {
+        uint seen = atomicCompSwap(b.v[index], old, floatBitsToUint(uintBitsToFloat(old) + value));
+        if (seen == old) break;
+        old = seen;
+    }
+}
+
+#include "field/splat_raster_bwd_body.glsl"
