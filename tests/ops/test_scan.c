@@ -72,6 +72,27 @@ static void scan_case(tu_ctx* t, uint32_t n, layout_kind lay, bool full_range) {
     tu_free(t, &scratch);
 }
 
+// A given kernel shape, in place with a partial last tile, against the reference.
+static void scan_shape_case(tu_ctx* t, uint32_t n, const vkd_scan_desc* d) {
+    tu_case(t, "scan n=%u workgroup_size=%u %s", n, d->workgroup_size, d->direct > 0 ? "direct" : "staged");
+    uint32_t* in = malloc(((size_t)n + 1) * 4);
+    for (uint32_t i = 0; i < n; i++) in[i] = rand_u32(t) % 5000u;
+    uint32_t* ref = malloc(((size_t)n + 1) * 4);
+    vkd_ref_scan_exclusive_u32(ref, in, n);
+    uint64_t sbytes = vkd_scan_scratch_bytes(n);
+    tu_buf scratch = tu_alloc(t, (size_t)(sbytes / 4));
+    tu_buf b = upload_u32(t, in, (size_t)n + 1, 0);
+    vkd_scan_exclusive_u32_ex(t->s, b.addr, b.addr, n, scratch.addr, d);
+    tu_run(t);
+    uint32_t* got = download_u32(t, b, 0, (size_t)n + 1);
+    expect_u32(t, "out[0..n]", got, ref, (size_t)n + 1);
+    free(got);
+    free(in);
+    free(ref);
+    tu_free(t, &b);
+    tu_free(t, &scratch);
+}
+
 // Bad arguments are reported at submit, naming the op, and nothing runs.
 static void scan_errors(tu_ctx* t) {
     tu_case(t, "scan argument errors");
@@ -84,6 +105,9 @@ static void scan_errors(tu_ctx* t) {
     vkd_scan_exclusive_u32(t->s, a.addr + 2, a.addr, 7, 0);
     st = vkd_stream_submit(t->s, &e);
     tu_check(t, st == VKD_ERR_INVALID && strstr(e.msg, "aligned"), "misaligned out rejected: %s", e.msg);
+    vkd_scan_exclusive_u32_ex(t->s, a.addr, a.addr, 7, 0, &(vkd_scan_desc){.workgroup_size = 48});
+    st = vkd_stream_submit(t->s, &e);
+    tu_check(t, st == VKD_ERR_INVALID && strstr(e.msg, "workgroup_size"), "workgroup_size 48 rejected: %s", e.msg);
     tu_free(t, &a);
 }
 
@@ -96,5 +120,13 @@ void test_scan(tu_ctx* t) {
     scan_case(t, 300001, OFFSET, true);
     // Three levels: more than 4096 tiles of 4096.
     if (!t->quick) scan_case(t, (1u << 24) + 4097, SEPARATE, false);
+    // Both kernel variants on any device: staged through shared memory (GPU default) and
+    // direct (CPU default), at several workgroup sizes.
+    static const vkd_scan_desc shapes[] = {{256, -1}, {64, -1}, {8, 1}, {32, 1}, {256, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        scan_shape_case(t, 4097, &shapes[i]);
+        scan_shape_case(t, 3 * 4096 + 100, &shapes[i]);
+        scan_shape_case(t, 1 << 18, &shapes[i]);
+    }
     scan_errors(t);
 }

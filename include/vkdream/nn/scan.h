@@ -21,6 +21,7 @@ void vkd_scan_exclusive_u32(vkd_stream* s,
 // Kernel shape override for tests and tuning; zero means the device's default.
 typedef struct vkd_scan_desc {
     uint32_t workgroup_size;  // invocations per 4096-element tile: a power of two 8..256
+    int32_t direct;           // 1: unstaged per-invocation runs (CPUs); -1: coalesced via shared memory
 } vkd_scan_desc;
 // vkd_scan_exclusive_u32 with an explicit kernel shape (desc may be NULL).
 void vkd_scan_exclusive_u32_ex(vkd_stream* s, vkd_addr out, vkd_addr in, uint32_t n, vkd_addr scratch,

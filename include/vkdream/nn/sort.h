@@ -24,7 +24,8 @@ typedef struct vkd_sort_desc {
                                 // of 1024 * workgroup_size (chunked)
 } vkd_sort_desc;
 
-// Bytes of scratch the sorts need for n pairs (enough for either key width and any desc).
+// Bytes of scratch the sorts need for n pairs (enough for either key width and any desc):
+// about 14 per pair (the ping-pong copies of keys and values, histograms, counters).
 uint64_t vkd_sort_scratch_bytes(uint32_t n);
 
 // Sorts keys (and values with them) by the low key_bits bits of the keys (0..64), stably:
