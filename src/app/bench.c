@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "vkdream/nn/attention.h"
 #include "vkdream/nn/conv2d.h"
 #include "vkdream/nn/matmul.h"
 
@@ -284,6 +285,95 @@ static double cv_compare(void* st, vkd_gpu* gpu) {
      &(const cv_params){B, C, OC, H, W}, cv_setup, cv_gpu, cv_cpu, cv_compare, cv_teardown}
 
 // ---------------------------------------------------------------------------
+// attention: self-attention forward, packed (B, T, H*D); CPU: the plain-C float32 version.
+
+typedef struct at_params {
+    int B, H, T, D;
+} at_params;
+
+typedef struct at_state {
+    at_params p;
+    vkd_buffer q, k, v, o, lse;
+    float *hq, *hk, *hv, *ho, *hlse;
+} at_state;
+
+static void at_teardown(void* st, vkd_gpu* gpu) {
+    at_state* a = st;
+    if (!a) return;
+    vkd_buffer* bufs[] = {&a->q, &a->k, &a->v, &a->o, &a->lse};
+    for (int i = 0; i < 5; i++) vkd_buffer_free(gpu, bufs[i]);
+    free(a->hq);
+    free(a->hk);
+    free(a->hv);
+    free(a->ho);
+    free(a->hlse);
+    free(a);
+}
+
+static void* at_setup(vkd_gpu* gpu, const void* params, vkd_error* err) {
+    at_state* a = calloc(1, sizeof *a);
+    if (!a) {
+        vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        return NULL;
+    }
+    a->p = *(const at_params*)params;
+    size_t n = (size_t)a->p.B * a->p.T * a->p.H * a->p.D, nl = (size_t)a->p.B * a->p.H * a->p.T;
+    a->hq = malloc(n * sizeof(float));
+    a->hk = malloc(n * sizeof(float));
+    a->hv = malloc(n * sizeof(float));
+    a->ho = malloc(n * sizeof(float));
+    a->hlse = malloc(nl * sizeof(float));
+    if (!a->hq || !a->hk || !a->hv || !a->ho || !a->hlse) {
+        at_teardown(a, gpu);
+        vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
+        return NULL;
+    }
+    fill_random(a->hq, n, 5);
+    fill_random(a->hk, n, 6);
+    fill_random(a->hv, n, 7);
+    if (vkd_buffer_alloc(gpu, n * sizeof(float), &a->q, err) || vkd_buffer_alloc(gpu, n * sizeof(float), &a->k, err) ||
+        vkd_buffer_alloc(gpu, n * sizeof(float), &a->v, err) || vkd_buffer_alloc(gpu, n * sizeof(float), &a->o, err) ||
+        vkd_buffer_alloc(gpu, nl * sizeof(float), &a->lse, err) ||
+        vkd_buffer_upload(gpu, &a->q, 0, a->hq, n * sizeof(float), err) ||
+        vkd_buffer_upload(gpu, &a->k, 0, a->hk, n * sizeof(float), err) ||
+        vkd_buffer_upload(gpu, &a->v, 0, a->hv, n * sizeof(float), err)) {
+        at_teardown(a, gpu);
+        return NULL;
+    }
+    return a;
+}
+
+static void at_gpu(void* st, vkd_stream* s) {
+    at_state* a = st;
+    vkd_attention_forward(s, a->o.addr, a->lse.addr, a->q.addr, a->k.addr, a->v.addr,
+                          &(vkd_attention_desc){.B = a->p.B, .H = a->p.H, .Tq = a->p.T, .D = a->p.D});
+}
+
+static void at_cpu(void* st) {
+    at_state* a = st;
+    vkd_cpu_attention_forward_f32(a->ho, a->hlse, a->hq, a->hk, a->hv, a->p.B, a->p.H, a->p.T, a->p.T, a->p.D, false);
+}
+
+static double at_compare(void* st, vkd_gpu* gpu) {
+    at_state* a = st;
+    size_t n = (size_t)a->p.B * a->p.T * a->p.H * a->p.D;
+    float* got = malloc(n * sizeof *got);
+    vkd_error err = {0};
+    if (!got || vkd_buffer_download(gpu, &a->o, 0, got, n * sizeof *got, &err)) {
+        free(got);
+        return -1.0;
+    }
+    double d = max_rel_diff(got, a->ho, n);
+    free(got);
+    return d;
+}
+
+// Forward FLOPs: two (T, T, D) products per (batch, head).
+#define AT_ROW(shape, quick, B, H, T, D)                                                                  \
+    {"attention", "attention fwd", shape, quick, 4.0 * (B) * (H) * (double)(T) * (T) * (D),             \
+     &(const at_params){B, H, T, D}, at_setup, at_gpu, at_cpu, at_compare, at_teardown}
+
+// ---------------------------------------------------------------------------
 
 static const workload workloads[] = {
     MM_ROW("matmul", "1024x1024x1024", false, 1024, 1024, 1024, false, false),
@@ -292,6 +382,8 @@ static const workload workloads[] = {
     MM_ROW("matmul", "512x512x512", true, 512, 512, 512, false, false),
     CV_ROW("B2 64->64 64x64", false, 2, 64, 64, 64, 64),
     CV_ROW("B1 32->32 32x32", true, 1, 32, 32, 32, 32),
+    AT_ROW("B2 H8 T1024 D40", false, 2, 8, 1024, 40),
+    AT_ROW("B1 H8 T256 D40", true, 1, 8, 256, 40),
     {0},  // end (also keeps the array non-empty when a dev build has no workloads)
 };
 static const size_t n_workloads = sizeof workloads / sizeof workloads[0] - 1;
@@ -334,7 +426,8 @@ static void help(void) {
            "  --device <d>    pick a Vulkan device by index or name substring (also $VKD_DEVICE)\n\n"
            "Workloads: matmul 1024x1024x1024 as C = A B, A B^T (a linear layer's forward) and\n"
            "A^T B (its weight gradient), and matmul 512x512x512 (the --quick row); conv2d 3x3 pad 1\n"
-           "NCHW B=2 C=64->64 64x64 (CPU: im2col + the same blocked matmul), and B=1 32->32 32x32 (quick).\n"
+           "NCHW B=2 C=64->64 64x64 (CPU: im2col + the same blocked matmul), and B=1 32->32 32x32 (quick);\n"
+           "self-attention forward B=2 heads=8 T=1024 D=40 (CPU: plain-C float32), and T=256 (quick).\n"
            "Exit status 1 when a workload fails or its GPU and CPU results differ by more than 1e-3.\n\n"
            "Timings on a shared machine are noisy: run it more than once and compare.\n"
            "VKD_PROFILE=1 also prints the per-kernel GPU timestamp table of each workload.\n");
