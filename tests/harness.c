@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L  // setenv, strdup
 #include "harness.h"
 
 #include <math.h>
@@ -208,4 +209,23 @@ void tu_fixture_path(char* out, size_t size, const char* rel) {
     const char* dir = getenv("VKD_FIXTURES");
     if (dir && *dir) snprintf(out, size, "%s/%s", dir, rel);
     else snprintf(out, size, "%s/../shared/fixtures/sd-tiny/%s", VKD_SOURCE_DIR, rel);
+}
+
+void tu_round_f32(double* x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
+}
+
+const char* tu_team_label(void) {
+    const char* e = getenv("VKD_TEAM_SG_MAX");
+    return e && !strcmp(e, "0") ? " [workgroup teams]" : "";
+}
+
+void tu_with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*)) {
+    const char* old = getenv("VKD_TEAM_SG_MAX");
+    char* saved = old ? strdup(old) : NULL;
+    setenv("VKD_TEAM_SG_MAX", "0", 1);
+    run(t);
+    if (saved) setenv("VKD_TEAM_SG_MAX", saved, 1);
+    else unsetenv("VKD_TEAM_SG_MAX");
+    free(saved);
 }

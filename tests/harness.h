@@ -66,6 +66,12 @@ void tu_fixture_path(char* out, size_t size, const char* rel);
 // f reads x through its closure; x is restored after each probe.
 typedef double (*tu_scalar_fn)(void* user);
 void tu_fd_grad(tu_scalar_fn f, void* user, double* x, size_t n, double h, double* grad);
+// Rounds float64 values to the float32 the GPU will see, so references start from the same inputs.
+void tu_round_f32(double* x, size_t n);
+// Runs `run` again with $VKD_TEAM_SG_MAX=0, which makes the reduction kernels use one workgroup
+// per row/group instead of a subgroup (src/nn/reduce_team.h); tu_team_label() names the mode.
+void tu_with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*));
+const char* tu_team_label(void);
 // sum(a * b)
 double tu_dot(const double* a, const double* b, size_t n);
 

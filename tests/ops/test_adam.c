@@ -9,9 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 static void adam_case(tu_ctx* t, const char* label, size_t n, vkd_adam_desc d, uint32_t first_step, int steps,
                       bool warm) {
@@ -26,15 +23,15 @@ static void adam_case(tu_ctx* t, const char* label, size_t n, vkd_adam_desc d, u
         for (size_t i = 0; i < n; i++) v[i] = 0.01 * tu_normal(t) * tu_normal(t);
         for (size_t i = 0; i < n; i++) v[i] = fabs(v[i]);
     }
-    round_f32(p, n);
-    round_f32(m, n);
-    round_f32(v, n);
+    tu_round_f32(p, n);
+    tu_round_f32(m, n);
+    tu_round_f32(v, n);
     tu_buf gp = tu_upload_d(t, p, n), gm = tu_upload_d(t, m, n), gv = tu_upload_d(t, v, n);
     tu_buf gnorm = tu_alloc(t, 1), gscratch = tu_alloc(t, VKD_GRAD_NORM_SCRATCH);
     for (int k = 0; k < steps; k++) {
         uint32_t step = first_step + (uint32_t)k;
         tu_fill_normal(t, g, n, k == 0 ? 3.0 : 1.0);  // a large first gradient: clipping engages
-        round_f32(g, n);
+        tu_round_f32(g, n);
         tu_buf gg = tu_upload_d(t, g, n);
         if (d.max_norm > 0) vkd_grad_norm(t->s, gnorm.addr, gscratch.addr, gg.addr, (uint32_t)n);
         vkd_adam_step(t->s, gp.addr, gm.addr, gv.addr, gg.addr, d.max_norm > 0 ? gnorm.addr : 0, (uint32_t)n, step, &d);
@@ -86,7 +83,7 @@ static void norm_case(tu_ctx* t, size_t n) {
     tu_case(t, "grad_norm n=%zu", n);
     double* g = tu_alloc_d(n);
     tu_fill_normal(t, g, n, 1.0);
-    round_f32(g, n);
+    tu_round_f32(g, n);
     tu_buf gg = tu_upload_d(t, g, n), o1 = tu_alloc(t, 1), o2 = tu_alloc(t, 1), scratch = tu_alloc(t, VKD_GRAD_NORM_SCRATCH);
     vkd_grad_norm(t->s, o1.addr, scratch.addr, gg.addr, (uint32_t)n);
     vkd_grad_norm(t->s, o2.addr, scratch.addr, gg.addr, (uint32_t)n);

@@ -10,9 +10,6 @@
 
 static size_t numel(const uint32_t s[4]) { return (size_t)s[0] * s[1] * s[2] * s[3]; }
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 typedef struct bc_fd {
     const double *a, *b, *g;
@@ -41,11 +38,11 @@ static void bc_case(tu_ctx* t, const uint32_t as[4], const uint32_t bs[4], vkd_b
     tu_fill_normal(t, g, n, 1.0);
     tu_fill_normal(t, pa, n, 1.0);
     tu_fill_normal(t, pb, nb, 1.0);
-    round_f32(a, n);
-    round_f32(b, nb);
-    round_f32(g, n);
-    round_f32(pa, n);
-    round_f32(pb, nb);
+    tu_round_f32(a, n);
+    tu_round_f32(b, nb);
+    tu_round_f32(g, n);
+    tu_round_f32(pa, n);
+    tu_round_f32(pb, nb);
     tu_buf ga = tu_upload_d(t, a, n), gb = tu_upload_d(t, b, nb), gg = tu_upload_d(t, g, n);
     tu_buf gpa = tu_upload_d(t, pa, n), gpb = tu_upload_d(t, pb, nb), gout = tu_alloc(t, n);
     tu_buf gdb1 = tu_zeros(t, nb), gdb2 = tu_zeros(t, nb), ginp = tu_upload_d(t, a, n);

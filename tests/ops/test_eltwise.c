@@ -9,9 +9,6 @@
 #include <stdlib.h>
 
 // Inputs are rounded to float32 first, so the reference sees exactly what the GPU sees.
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 // Every element: |got - ref| <= rtol |ref| + atol (a per-element relative check: the
 // global check of tu_check_close would let exp(25) hide errors in tiny values).
@@ -72,13 +69,13 @@ static void unary_case(tu_ctx* t, vkd_unary_op op, const double* xs, size_t n, b
     tu_case(t, "%s n=%zu", vkd_unary_op_name(op), n);
     double* x = tu_alloc_d(n);
     for (size_t i = 0; i < n; i++) x[i] = xs[i];
-    round_f32(x, n);
+    tu_round_f32(x, n);
     double* g = tu_alloc_d(n);
     double* pre = tu_alloc_d(n);
     tu_fill_normal(t, g, n, 1.0);
     tu_fill_normal(t, pre, n, 1.0);
-    round_f32(g, n);
-    round_f32(pre, n);
+    tu_round_f32(g, n);
+    tu_round_f32(pre, n);
 
     tu_buf gx = tu_upload_d(t, x, n), gg = tu_upload_d(t, g, n), gpre = tu_upload_d(t, pre, n);
     tu_buf gout = tu_alloc(t, n), gd0 = tu_zeros(t, n), gin = tu_upload_d(t, x, n);
@@ -153,7 +150,7 @@ static void gelu_cdf_error(tu_ctx* t, const double* xs, size_t n) {
     tu_case(t, "gelu: Phi(x) = gelu(x) / x absolute error");
     double* x = tu_alloc_d(n);
     for (size_t i = 0; i < n; i++) x[i] = xs[i];
-    round_f32(x, n);
+    tu_round_f32(x, n);
     tu_buf gx = tu_upload_d(t, x, n), gout = tu_alloc(t, n);
     vkd_unary_forward(t->s, gout.addr, gx.addr, n, VKD_UNARY_GELU);
     tu_run(t);
@@ -235,9 +232,9 @@ static void scale_case(tu_ctx* t, size_t n, double alpha, double beta) {
     tu_fill_normal(t, g, n, 1.0);
     tu_fill_normal(t, pre, n, 1.0);
     tu_buf gx = tu_upload_d(t, x, n), gg = tu_upload_d(t, g, n), gpre = tu_upload_d(t, pre, n), gout = tu_alloc(t, n);
-    round_f32(x, n);
-    round_f32(g, n);
-    round_f32(pre, n);
+    tu_round_f32(x, n);
+    tu_round_f32(g, n);
+    tu_round_f32(pre, n);
     vkd_scale_forward(t->s, gout.addr, gx.addr, n, (float)alpha, (float)beta);
     vkd_scale_backward(t->s, gpre.addr, gg.addr, n, (float)alpha);
     tu_run(t);
@@ -296,11 +293,11 @@ static void binary_case(tu_ctx* t, vkd_binary_op op, size_t n) {
     tu_fill_normal(t, g, n, 1.0);
     tu_fill_normal(t, pa, n, 1.0);
     tu_fill_normal(t, pb, n, 1.0);
-    round_f32(a, n);
-    round_f32(b, n);
-    round_f32(g, n);
-    round_f32(pa, n);
-    round_f32(pb, n);
+    tu_round_f32(a, n);
+    tu_round_f32(b, n);
+    tu_round_f32(g, n);
+    tu_round_f32(pa, n);
+    tu_round_f32(pb, n);
     tu_buf ga = tu_upload_d(t, a, n), gb = tu_upload_d(t, b, n), gg = tu_upload_d(t, g, n);
     tu_buf gpa = tu_upload_d(t, pa, n), gpb = tu_upload_d(t, pb, n), gout = tu_alloc(t, n);
     tu_buf gonly = tu_upload_d(t, pa, n), ginp = tu_upload_d(t, a, n);
@@ -384,9 +381,9 @@ static void geglu_case(tu_ctx* t, size_t rows, size_t f) {
     tu_fill_normal(t, x, ni, 2.0);
     tu_fill_normal(t, g, no, 1.0);
     tu_fill_normal(t, pre, ni, 1.0);
-    round_f32(x, ni);
-    round_f32(g, no);
-    round_f32(pre, ni);
+    tu_round_f32(x, ni);
+    tu_round_f32(g, no);
+    tu_round_f32(pre, ni);
     tu_buf gx = tu_upload_d(t, x, ni), gg = tu_upload_d(t, g, no), gpre = tu_upload_d(t, pre, ni);
     tu_buf gout = tu_alloc(t, no), gd0 = tu_zeros(t, ni);
     vkd_geglu_forward(t->s, gout.addr, gx.addr, rows, f);

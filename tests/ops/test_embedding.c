@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 static tu_buf upload_ids(tu_ctx* t, const int32_t* ids, size_t n) {
     tu_buf b = tu_alloc(t, n);  // int32 and float have the same size
@@ -63,9 +60,9 @@ static void emb_case(tu_ctx* t, size_t n, size_t vocab, size_t c, const char* ki
     tu_fill_normal(t, table, nt, 1.0);
     tu_fill_normal(t, g, no, 1.0);
     tu_fill_normal(t, pre, nt, 1.0);
-    round_f32(table, nt);
-    round_f32(g, no);
-    round_f32(pre, nt);
+    tu_round_f32(table, nt);
+    tu_round_f32(g, no);
+    tu_round_f32(pre, nt);
     tu_buf gids = upload_ids(t, ids, n), gtab = tu_upload_d(t, table, nt), gg = tu_upload_d(t, g, no);
     tu_buf gpre = tu_upload_d(t, pre, nt), gd1 = tu_zeros(t, nt), gd2 = tu_zeros(t, nt), gout = tu_alloc(t, no);
     vkd_embedding_forward(t->s, gout.addr, gids.addr, gtab.addr, (uint32_t)n, (uint32_t)vocab, (uint32_t)c);

@@ -17,24 +17,7 @@
 // The kernels reduce each item (row, group, channel) with a subgroup or a whole workgroup
 // (src/nn/reduce_team.h); the device decides, $VKD_TEAM_SG_MAX overrides. Cases run
 // with the device's choice and again with workgroups for every item.
-static const char* team_label(void) {
-    const char* e = getenv("VKD_TEAM_SG_MAX");
-    return e && !strcmp(e, "0") ? " [workgroup teams]" : "";
-}
 
-static void with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*)) {
-    const char* old = getenv("VKD_TEAM_SG_MAX");
-    char* saved = old ? strdup(old) : NULL;
-    setenv("VKD_TEAM_SG_MAX", "0", 1);
-    run(t);
-    if (saved) setenv("VKD_TEAM_SG_MAX", saved, 1);
-    else unsetenv("VKD_TEAM_SG_MAX");
-    free(saved);
-}
-
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 typedef struct gn_shape {
     uint32_t B, C, H, W, G;
@@ -84,7 +67,7 @@ static void gn_case(tu_ctx* t, gn_shape sh, gn_opts o) {
     const uint32_t B = sh.B, C = sh.C, H = sh.H, W = sh.W, G = sh.G;
     tu_case(t, "groupnorm B=%u C=%u %ux%u G=%u%s%s%s%s mean %g std %g%s", B, C, H, W, G, o.silu ? " silu" : "",
             o.no_affine ? " no affine" : "", o.no_bias ? " no bias" : "", o.in_place ? " in place" : "", o.center,
-            spread, team_label());
+            spread, tu_team_label());
     const size_t n = (size_t)B * C * H * W, ng = (size_t)B * G;
     double* x = tu_alloc_d(n);
     double* w = tu_alloc_d(C);
@@ -100,13 +83,13 @@ static void gn_case(tu_ctx* t, gn_shape sh, gn_opts o) {
     tu_fill_normal(t, pdx, n, 1.0);
     tu_fill_normal(t, pdw, C, 1.0);
     tu_fill_normal(t, pdb, C, 1.0);
-    round_f32(x, n);
-    round_f32(w, C);
-    round_f32(b, C);
-    round_f32(g, n);
-    round_f32(pdx, n);
-    round_f32(pdw, C);
-    round_f32(pdb, C);
+    tu_round_f32(x, n);
+    tu_round_f32(w, C);
+    tu_round_f32(b, C);
+    tu_round_f32(g, n);
+    tu_round_f32(pdx, n);
+    tu_round_f32(pdw, C);
+    tu_round_f32(pdb, C);
     const double* Wt = o.no_affine ? NULL : w;
     const double* Bs = o.no_affine || o.no_bias ? NULL : b;
 
@@ -289,6 +272,6 @@ void test_groupnorm(tu_ctx* t) {
     gn_case(t, (gn_shape){1, 1024, 1, 3, 1}, (gn_opts){.center = -1000.0, .spread = 0.1});
     gn_case(t, (gn_shape){2, 4, 1, 1, 2}, (gn_opts){.center = 1000.0, .spread = 0.1});
     if (!t->quick) gn_case(t, (gn_shape){2, 320, 32, 32, 32}, (gn_opts){.silu = true, .fd_max = 8});  // SD-sized
-    with_workgroup_teams(t, workgroup_team_cases);
+    tu_with_workgroup_teams(t, workgroup_team_cases);
     bad_args(t);
 }

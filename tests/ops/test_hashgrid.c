@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 static double max_abs(const double* x, size_t n) {
     double m = 0;
@@ -105,7 +102,7 @@ static double* make_points(tu_ctx* t, const vkd_hashgrid_desc* d, uint32_t n, bo
         }
         for (int k = 0; k < 3; k++) x[3 * i + k] = (u[k] - d->input_offset) / d->input_scale;
     }
-    round_f32(x, 3 * (size_t)n);
+    tu_round_f32(x, 3 * (size_t)n);
     return x;
 }
 
@@ -157,17 +154,17 @@ static void encoding_case(tu_ctx* t, const char* name, vkd_hashgrid_desc desc, u
 
     double* table = tu_alloc_d(P);
     tu_fill_uniform(t, table, P, -1, 1);
-    round_f32(table, P);
+    tu_round_f32(table, P);
     double* x = make_points(t, &d, n, true);
     double* g = tu_alloc_d(no);
     tu_fill_normal(t, g, no, 1.0);
-    round_f32(g, no);
+    tu_round_f32(g, no);
     double* dt_pre = tu_alloc_d(P);
     tu_fill_uniform(t, dt_pre, P, -1, 1);
-    round_f32(dt_pre, P);
+    tu_round_f32(dt_pre, P);
     double* dx_pre = tu_alloc_d(3 * (size_t)n);
     tu_fill_normal(t, dx_pre, 3 * (size_t)n, 1.0);
-    round_f32(dx_pre, 3 * (size_t)n);
+    tu_round_f32(dx_pre, 3 * (size_t)n);
 
     tu_buf gt = tu_upload_d(t, table, P), gx = tu_upload_d(t, x, 3 * (size_t)n), gout = tu_alloc(t, no);
     tu_buf gg = tu_upload_d(t, g, no), gdt = tu_upload_d(t, dt_pre, P), gdx = tu_upload_d(t, dx_pre, 3 * (size_t)n);
@@ -399,11 +396,11 @@ static void field_case(tu_ctx* t, const char* name, vkd_nerf_field_desc desc, ui
     double* gc = tu_alloc_d(3 * (size_t)n);
     tu_fill_normal(t, gd, n, 1.0);
     tu_fill_normal(t, gc, 3 * (size_t)n, 1.0);
-    round_f32(gd, n);
-    round_f32(gc, 3 * (size_t)n);
+    tu_round_f32(gd, n);
+    tu_round_f32(gc, 3 * (size_t)n);
     double* dx_pre = tu_alloc_d(3 * (size_t)n);
     tu_fill_normal(t, dx_pre, 3 * (size_t)n, 1.0);
-    round_f32(dx_pre, 3 * (size_t)n);
+    tu_round_f32(dx_pre, 3 * (size_t)n);
 
     tu_buf gx = tu_upload_d(t, x, 3 * (size_t)n), gdens = tu_alloc(t, n), grgb = tu_alloc(t, 3 * (size_t)n);
     tu_buf gdens2 = tu_alloc(t, n), ggd = tu_upload_d(t, gd, n), ggc = tu_upload_d(t, gc, 3 * (size_t)n);
@@ -481,7 +478,7 @@ static void field_case(tu_ctx* t, const char* name, vkd_nerf_field_desc desc, ui
         tu_buf ws6 = tu_alloc(t, vkd_nerf_field_workspace_bytes(f, 6 * nf) / 4), gfd = tu_alloc(t, 3 * (size_t)nf);
         double* dg = tu_alloc_d(3 * (size_t)nf);
         tu_fill_normal(t, dg, 3 * (size_t)nf, 1.0);
-        round_f32(dg, 3 * (size_t)nf);
+        tu_round_f32(dg, 3 * (size_t)nf);
         tu_buf gdg = tu_upload_d(t, dg, 3 * (size_t)nf);
         vkd_nerf_field_zero_grad(f, t->s);
         vkd_nerf_field_fd_grad_forward(f, t->s, gfd.addr, gx.addr, nf, (float)eps, ws6.addr);

@@ -15,24 +15,7 @@
 // The kernels reduce each item (row, group, channel) with a subgroup or a whole workgroup
 // (src/nn/reduce_team.h); the device decides, $VKD_TEAM_SG_MAX overrides. Cases run
 // with the device's choice and again with workgroups for every item.
-static const char* team_label(void) {
-    const char* e = getenv("VKD_TEAM_SG_MAX");
-    return e && !strcmp(e, "0") ? " [workgroup teams]" : "";
-}
 
-static void with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*)) {
-    const char* old = getenv("VKD_TEAM_SG_MAX");
-    char* saved = old ? strdup(old) : NULL;
-    setenv("VKD_TEAM_SG_MAX", "0", 1);
-    run(t);
-    if (saved) setenv("VKD_TEAM_SG_MAX", saved, 1);
-    else unsetenv("VKD_TEAM_SG_MAX");
-    free(saved);
-}
-
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 typedef struct ln_fd {
     const double *x, *w, *b, *g;
@@ -75,7 +58,7 @@ static void fd_check(tu_ctx* t, const char* what, ln_fd* u, double* v, size_t n,
 
 static void ln_case(tu_ctx* t, uint32_t N, uint32_t C, bool affine, double center, double spread, float eps) {
     tu_case(t, "layernorm N=%u C=%u%s mean %g std %g eps %g%s", N, C, affine ? "" : " no affine", center, spread,
-            (double)eps, team_label());
+            (double)eps, tu_team_label());
     size_t n = (size_t)N * C;
     double* x = tu_alloc_d(n);
     double* w = tu_alloc_d(C);
@@ -91,13 +74,13 @@ static void ln_case(tu_ctx* t, uint32_t N, uint32_t C, bool affine, double cente
     tu_fill_normal(t, pdx, n, 1.0);
     tu_fill_normal(t, pdw, C, 1.0);
     tu_fill_normal(t, pdb, C, 1.0);
-    round_f32(x, n);
-    round_f32(w, C);
-    round_f32(b, C);
-    round_f32(g, n);
-    round_f32(pdx, n);
-    round_f32(pdw, C);
-    round_f32(pdb, C);
+    tu_round_f32(x, n);
+    tu_round_f32(w, C);
+    tu_round_f32(b, C);
+    tu_round_f32(g, n);
+    tu_round_f32(pdx, n);
+    tu_round_f32(pdw, C);
+    tu_round_f32(pdb, C);
     const double* W = affine ? w : NULL;
     const double* Bb = affine ? b : NULL;
 
@@ -267,6 +250,6 @@ void test_layernorm(tu_ctx* t) {
     ln_case(t, 5, 768, true, 1000.0, 0.1, 1e-5f);
     ln_case(t, 33, 37, true, -1000.0, 0.1, 1e-5f);
     if (!t->quick) ln_case(t, 2 * 4096, 320, true, 0.0, 1.0, 1e-5f);  // an SD transformer's token count
-    with_workgroup_teams(t, workgroup_team_cases);
+    tu_with_workgroup_teams(t, workgroup_team_cases);
     bad_args(t);
 }

@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 // Smallest |pre-activation| of the hidden layers for one row (float64).
 static double min_abs_preact(const double* x, const double* params, const vkd_mlp_desc* d) {
@@ -37,7 +34,7 @@ static void avoid_kinks(tu_ctx* t, double* x, const double* params, uint32_t n, 
     for (uint32_t i = 0; i < n; i++)
         for (int tries = 0; tries < 100 && min_abs_preact(x + (size_t)i * d->in, params, d) < 1e-4; tries++) {
             tu_fill_normal(t, x + (size_t)i * d->in, d->in, 1.0);
-            round_f32(x + (size_t)i * d->in, d->in);
+            tu_round_f32(x + (size_t)i * d->in, d->in);
         }
 }
 
@@ -96,11 +93,11 @@ static void mlp_case_k(tu_ctx* t, uint32_t n, uint32_t in, uint32_t hidden, uint
     free(pf);
     double* x = tu_alloc_d((size_t)n * in);
     tu_fill_normal(t, x, (size_t)n * in, 1.0);
-    round_f32(x, (size_t)n * in);
+    tu_round_f32(x, (size_t)n * in);
     avoid_kinks(t, x, params, n, &d);
     double* g = tu_alloc_d((size_t)n * out);
     tu_fill_normal(t, g, (size_t)n * out, 1.0);
-    round_f32(g, (size_t)n * out);
+    tu_round_f32(g, (size_t)n * out);
 
     tu_buf gp = tu_upload_d(t, params, P), gx = tu_upload_d(t, x, (size_t)n * in);
     tu_buf gy = tu_alloc(t, (size_t)n * out), gy2 = tu_alloc(t, (size_t)n * out);
@@ -110,8 +107,8 @@ static void mlp_case_k(tu_ctx* t, uint32_t n, uint32_t in, uint32_t hidden, uint
     double* dp_pre = tu_alloc_d(P);
     tu_fill_normal(t, dx_pre, (size_t)n * in, 1.0);
     tu_fill_normal(t, dp_pre, P, 1.0);
-    round_f32(dx_pre, (size_t)n * in);
-    round_f32(dp_pre, P);
+    tu_round_f32(dx_pre, (size_t)n * in);
+    tu_round_f32(dp_pre, P);
     tu_buf gdx = tu_upload_d(t, dx_pre, (size_t)n * in), gdp = tu_upload_d(t, dp_pre, P);
     tu_buf gdx_only = tu_zeros(t, (size_t)n * in), gdp_only = tu_zeros(t, P);
     tu_buf scratch = tu_alloc(t, vkd_mlp_backward_scratch_bytes(&d, n) / 4);

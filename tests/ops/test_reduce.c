@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 static double sum_abs(const double* x, size_t n) {
     double s = 0;
@@ -78,7 +75,7 @@ static void sum_mean_case(tu_ctx* t, size_t n, bool mean) {
     tu_case(t, "%s n=%zu", name, n);
     double* x = tu_alloc_d(n);
     tu_fill_normal(t, x, n, 1.0);
-    round_f32(x, n);
+    tu_round_f32(x, n);
     double prefill = 0.75;
     uint64_t sb = vkd_sum_scratch_bytes((uint32_t)n);
     tu_check(t, (sb == 0) == (n <= 4096) && sb <= 4096, "scratch %llu bytes", (unsigned long long)sb);
@@ -111,7 +108,7 @@ static void sum_mean_case(tu_ctx* t, size_t n, bool mean) {
     double dout = -1.25;
     double* pre = tu_alloc_d(n);
     tu_fill_normal(t, pre, n, 1.0);
-    round_f32(pre, n);
+    tu_round_f32(pre, n);
     tu_buf gd = tu_upload_d(t, pre, n), gdout = tu_upload_d(t, &dout, 1);
     (mean ? vkd_mean_backward : vkd_sum_backward)(t->s, gd.addr, gdout.addr, (uint32_t)n);
     tu_run(t);
@@ -143,7 +140,7 @@ static void sum_positive(tu_ctx* t, size_t n) {
     tu_case(t, "sum of positive values n=%zu", n);
     double* x = tu_alloc_d(n);
     tu_fill_uniform(t, x, n, 1.0, 2.0);
-    round_f32(x, n);
+    tu_round_f32(x, n);
     uint64_t sb = vkd_sum_scratch_bytes((uint32_t)n);
     tu_buf gx = tu_upload_d(t, x, n), scratch = scratch_buf(t, sb), out = tu_alloc(t, 1);
     vkd_sum_forward(t->s, out.addr, sb ? scratch.addr : 0, gx.addr, (uint32_t)n, false);
@@ -187,8 +184,8 @@ static void mse_case(tu_ctx* t, size_t n) {
     double* b = tu_alloc_d(n);
     tu_fill_normal(t, a, n, 1.0);
     tu_fill_normal(t, b, n, 0.5);
-    round_f32(a, n);
-    round_f32(b, n);
+    tu_round_f32(a, n);
+    tu_round_f32(b, n);
     uint64_t sb = vkd_sum_scratch_bytes((uint32_t)n);
     tu_buf ga = tu_upload_d(t, a, n), gb = tu_upload_d(t, b, n), scratch = scratch_buf(t, sb);
     tu_buf gam = upload_misaligned(t, a, n);
@@ -215,8 +212,8 @@ static void mse_case(tu_ctx* t, size_t n) {
     double* pb = tu_alloc_d(n);
     tu_fill_normal(t, pa, n, 1.0);
     tu_fill_normal(t, pb, n, 1.0);
-    round_f32(pa, n);
-    round_f32(pb, n);
+    tu_round_f32(pa, n);
+    tu_round_f32(pb, n);
     tu_buf gda = tu_upload_d(t, pa, n), gdb = tu_upload_d(t, pb, n), gdl = tu_upload_d(t, &dloss, 1);
     tu_buf gda0 = tu_zeros(t, n), gdb0 = tu_zeros(t, n);
     vkd_mse_loss_backward(t->s, gda.addr, gdb.addr, gdl.addr, ga.addr, gb.addr, (uint32_t)n);
@@ -281,8 +278,8 @@ static void rows_case(tu_ctx* t, uint32_t N, uint32_t C) {
     double* pre = tu_alloc_d(C);
     tu_fill_normal(t, x, n, 1.0);
     tu_fill_normal(t, pre, C, 1.0);
-    round_f32(x, n);
-    round_f32(pre, C);
+    tu_round_f32(x, n);
+    tu_round_f32(pre, C);
     uint64_t sb = vkd_sum_rows_scratch_bytes(N, C);
     tu_buf gx = tu_upload_d(t, x, n), scratch = scratch_buf(t, sb);
     tu_buf o1 = tu_alloc(t, C), o2 = tu_alloc(t, C), oacc = tu_upload_d(t, pre, C);
@@ -310,8 +307,8 @@ static void rows_case(tu_ctx* t, uint32_t N, uint32_t C) {
     double* d = tu_alloc_d(n);
     tu_fill_normal(t, g, C, 1.0);
     tu_fill_normal(t, d, n, 1.0);
-    round_f32(g, C);
-    round_f32(d, n);
+    tu_round_f32(g, C);
+    tu_round_f32(d, n);
     tu_buf gg = tu_upload_d(t, g, C), gd = tu_upload_d(t, d, n);
     vkd_sum_rows_backward(t->s, gd.addr, gg.addr, N, C);
     tu_run(t);

@@ -15,24 +15,7 @@
 // The kernels reduce each item (row, group, channel) with a subgroup or a whole workgroup
 // (src/nn/reduce_team.h); the device decides, $VKD_TEAM_SG_MAX overrides. Cases run
 // with the device's choice and again with workgroups for every item.
-static const char* team_label(void) {
-    const char* e = getenv("VKD_TEAM_SG_MAX");
-    return e && !strcmp(e, "0") ? " [workgroup teams]" : "";
-}
 
-static void with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*)) {
-    const char* old = getenv("VKD_TEAM_SG_MAX");
-    char* saved = old ? strdup(old) : NULL;
-    setenv("VKD_TEAM_SG_MAX", "0", 1);
-    run(t);
-    if (saved) setenv("VKD_TEAM_SG_MAX", saved, 1);
-    else unsetenv("VKD_TEAM_SG_MAX");
-    free(saved);
-}
-
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 typedef struct sm_fd {
     const double *x, *g;
@@ -61,7 +44,7 @@ static const char* fill_name(fill_kind f) {
 
 static void sm_case(tu_ctx* t, uint32_t N, uint32_t C, float scale, bool causal, fill_kind fill) {
     tu_case(t, "softmax N=%u C=%u scale=%g%s %s%s", N, C, (double)scale, causal ? " causal" : "", fill_name(fill),
-            team_label());
+            tu_team_label());
     size_t n = (size_t)N * C;
     double* x = tu_alloc_d(n);
     double* g = tu_alloc_d(n);
@@ -74,9 +57,9 @@ static void sm_case(tu_ctx* t, uint32_t N, uint32_t C, float scale, bool causal,
             if (i % C % 3 == 0 && C > 1) x[i] = -INFINITY;
     tu_fill_normal(t, g, n, 1.0);
     tu_fill_normal(t, pre, n, 1.0);
-    round_f32(x, n);
-    round_f32(g, n);
-    round_f32(pre, n);
+    tu_round_f32(x, n);
+    tu_round_f32(g, n);
+    tu_round_f32(pre, n);
     const double sc = (double)scale;  // the float32 scale the GPU uses
 
     tu_buf gx = tu_upload_d(t, x, n), gout = tu_alloc(t, n), ginp = tu_upload_d(t, x, n);
@@ -147,7 +130,7 @@ static void sm_case(tu_ctx* t, uint32_t N, uint32_t C, float scale, bool causal,
 // A row of only -inf has no finite maximum: PyTorch gives NaN for all of it, and the
 // other rows are unaffected.
 static void all_neg_inf_row(tu_ctx* t) {
-    tu_case(t, "softmax row of -inf%s", team_label());
+    tu_case(t, "softmax row of -inf%s", tu_team_label());
     const uint32_t N = 3, C = 5;
     double x[15];
     for (int i = 0; i < 15; i++) x[i] = i / 5 == 1 ? -INFINITY : 0.25 * i;
@@ -200,5 +183,5 @@ void test_softmax(tu_ctx* t) {
     sm_case(t, t->quick ? 4000 : 70000, 7, 1.0f, false, FILL_NORMAL);
     // More than 65535 workgroups even at 32 rows (subgroups of 8) per workgroup.
     if (!t->quick) sm_case(t, 2100000, 2, 1.0f, false, FILL_NORMAL);
-    with_workgroup_teams(t, workgroup_team_cases);
+    tu_with_workgroup_teams(t, workgroup_team_cases);
 }

@@ -30,9 +30,6 @@ static tu_buf upload_u32(tu_ctx* t, const uint32_t* x, size_t n) {
 }
 
 // Rounds to float32 so a reference sees exactly what the GPU reads.
-static void round_f32(double* x, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = (float)x[i];
-}
 
 static double* dup_d(const double* x, size_t n) {
     double* y = tu_alloc_d(n);
@@ -291,13 +288,13 @@ static comp_data comp_make(tu_ctx* t, uint32_t views, uint32_t rpv, uint32_t max
     tu_fill_uniform(t, c.rgb, 3 * N, 0, 1);
     tu_fill_normal(t, c.nrm, 3 * N, 1);
     tu_fill_uniform(t, c.bg, 3 * (size_t)c.rays, 0, 1);
-    round_f32(c.sigma, N), round_f32(c.rgb, 3 * N), round_f32(c.iv, 2 * N), round_f32(c.nrm, 3 * N);
-    round_f32(c.bg, 3 * (size_t)c.rays);
+    tu_round_f32(c.sigma, N), tu_round_f32(c.rgb, 3 * N), tu_round_f32(c.iv, 2 * N), tu_round_f32(c.nrm, 3 * N);
+    tu_round_f32(c.bg, 3 * (size_t)c.rays);
     size_t R = c.rays;
     c.g_rgb = tu_alloc_d(3 * R), c.g_op = tu_alloc_d(R), c.g_depth = tu_alloc_d(R), c.g_nrm = tu_alloc_d(3 * R);
     tu_fill_normal(t, c.g_rgb, 3 * R, 1), tu_fill_normal(t, c.g_op, R, 1), tu_fill_normal(t, c.g_depth, R, 0.3);
     tu_fill_normal(t, c.g_nrm, 3 * R, 1);
-    round_f32(c.g_rgb, 3 * R), round_f32(c.g_op, R), round_f32(c.g_depth, R), round_f32(c.g_nrm, 3 * R);
+    tu_round_f32(c.g_rgb, 3 * R), tu_round_f32(c.g_op, R), tu_round_f32(c.g_depth, R), tu_round_f32(c.g_nrm, 3 * R);
     c.o_rgb = tu_alloc_d(3 * R), c.o_op = tu_alloc_d(R), c.o_depth = tu_alloc_d(R), c.o_nrm = tu_alloc_d(3 * R);
     return c;
 }
@@ -341,8 +338,8 @@ static void composite_case(tu_ctx* t, uint32_t views, uint32_t rpv, uint32_t max
            *d_bg = tu_alloc_d(3 * R);
     tu_fill_normal(t, d_sig, N, 1), tu_fill_normal(t, d_rgb, 3 * N, 1), tu_fill_normal(t, d_iv, 2 * N, 1);
     tu_fill_normal(t, d_nrm, 3 * N, 1), tu_fill_normal(t, d_bg, 3 * R, 1);
-    round_f32(d_sig, N), round_f32(d_rgb, 3 * N), round_f32(d_iv, 2 * N), round_f32(d_nrm, 3 * N);
-    round_f32(d_bg, 3 * R);
+    tu_round_f32(d_sig, N), tu_round_f32(d_rgb, 3 * N), tu_round_f32(d_iv, 2 * N), tu_round_f32(d_nrm, 3 * N);
+    tu_round_f32(d_bg, 3 * R);
     tu_buf gd_sig = tu_upload_d(t, d_sig, N), gd_rgb = tu_upload_d(t, d_rgb, 3 * N),
            gd_iv = tu_upload_d(t, d_iv, 2 * N), gd_nrm = tu_upload_d(t, d_nrm, 3 * N),
            gd_bg = tu_upload_d(t, d_bg, 3 * R);
@@ -437,7 +434,7 @@ static void normals_case(tu_ctx* t, size_t n, float eps) {
     tu_fill_normal(t, g, 3 * n, 1.0);
     tu_fill_normal(t, dn, 3 * n, 1.0);
     tu_fill_normal(t, pre, 3 * n, 1.0);
-    round_f32(g, 3 * n), round_f32(dn, 3 * n), round_f32(pre, 3 * n);
+    tu_round_f32(g, 3 * n), tu_round_f32(dn, 3 * n), tu_round_f32(pre, 3 * n);
     tu_buf gg = tu_upload_d(t, g, 3 * n), gdn = tu_upload_d(t, dn, 3 * n), gout = tu_alloc(t, 3 * n),
            gdg = tu_upload_d(t, pre, 3 * n);
     vkd_volrend_normals_forward(t->s, gout.addr, gg.addr, (uint32_t)n, eps);
@@ -483,7 +480,7 @@ static void shade_case(tu_ctx* t, size_t n, uint32_t views, vkd_volrend_shading 
     for (size_t i = 0; i < n; i++) ray[i] = (uint32_t)tu_uniform(t, 0, views * rpv - 1e-9);
     double* all[] = {alb, nrm, pos, lights, dc, pa, pn};
     size_t sizes[] = {3 * n, 3 * n, 3 * n, 3 * (size_t)views, 3 * n, 3 * n, 3 * n};
-    for (int i = 0; i < 7; i++) round_f32(all[i], sizes[i]);
+    for (int i = 0; i < 7; i++) tu_round_f32(all[i], sizes[i]);
     vkd_volrend_shade_desc desc = {.mode = mode};
     if (custom)
         desc = (vkd_volrend_shade_desc){.mode = mode, .ambient = {0.2f, 0.3f, 0.05f}, .diffuse = {0.5f, 0.8f, 1.1f}};
@@ -529,10 +526,10 @@ static void opacity_loss_case(tu_ctx* t, size_t n, vkd_volrend_opacity_loss kind
     // Opacities in [0, 1] plus a few outside the entropy's clamp range (0 and 1 exactly).
     tu_fill_uniform(t, o, n, 0.002, 0.998);
     if (n > 4) o[1] = 0, o[3] = 1;
-    round_f32(o, n);
+    tu_round_f32(o, n);
     double* pre = tu_alloc_d(n);
     tu_fill_normal(t, pre, n, 1);
-    round_f32(pre, n);
+    tu_round_f32(pre, n);
     double scale = 1.0 / (double)n, d_loss = 0.7;
     tu_buf go = tu_upload_d(t, o, n), gl = tu_alloc(t, 1), gd = tu_upload_d(t, pre, n);
     vkd_volrend_opacity_loss_forward(t->s, gl.addr, go.addr, (uint32_t)n, kind, (float)scale, 0);
@@ -574,7 +571,7 @@ static void orient_loss_case(tu_ctx* t, size_t n) {
     tu_fill_normal(t, d, 3 * n, 1);
     vkd_ref_volrend_normals_forward(d, d, n, 1e-12);
     tu_fill_normal(t, pre, 3 * n, 1);
-    round_f32(w, n), round_f32(nrm, 3 * n), round_f32(d, 3 * n), round_f32(pre, 3 * n);
+    tu_round_f32(w, n), tu_round_f32(nrm, 3 * n), tu_round_f32(d, 3 * n), tu_round_f32(pre, 3 * n);
     double scale = 0.25, d_loss = 1.5;
     tu_buf gw = tu_upload_d(t, w, n), gn = tu_upload_d(t, nrm, 3 * n), gdir = tu_upload_d(t, d, 3 * n),
            gl = tu_alloc(t, 1), gd = tu_upload_d(t, pre, 3 * n);
