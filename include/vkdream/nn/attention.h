@@ -6,9 +6,9 @@
 // Tensors are laid out as the linear projections produce them: q (B, Tq, ldq), k and v
 // (B, Tk, ldk / ldv), out (B, Tq, ldo), where head h of a row is the D columns starting at
 // h * D, and batch entries are T * ld elements apart. The row strides let q, k, v be column
-// slices of one fused (B, T, 3*H*D) qkv tensor
-// (q = qkv, k = qkv + H*D floats, v = qkv + 2*H*D, ld = 3*H*D). The (Tq, Tk) matrices are
-// never stored: the forward keeps lse (B, H, Tq) for the backward, which recomputes P.
+// slices of one fused (B, T, 3*H*D) qkv tensor (q = qkv, k = qkv + H*D floats,
+// v = qkv + 2*H*D, ld = 3*H*D). The (Tq, Tk) matrices are never stored: the forward keeps
+// lse (B, H, Tq) for the backward, which recomputes P.
 #ifndef VKDREAM_NN_ATTENTION_H
 #define VKDREAM_NN_ATTENTION_H
 #include "vkdream/gpu.h"
