@@ -229,3 +229,20 @@ void tu_with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*)) {
     else unsetenv("VKD_TEAM_SG_MAX");
     free(saved);
 }
+
+void tu_fd_check(tu_ctx* t, const char* what, tu_scalar_fn f, void* user, double* x, size_t n, const double* grad,
+                 size_t count, double h, double rtol, double atol) {
+    size_t m = count < n ? count : n;
+    double* got = tu_alloc_d(m);
+    double* want = tu_alloc_d(m);
+    for (size_t j = 0; j < m; j++) {
+        size_t i = m == n ? j : (size_t)tu_uniform(t, 0, (double)n) % n;
+        tu_fd_grad(f, user, x + i, 1, h, &got[j]);
+        want[j] = grad[i];
+    }
+    char name[160];
+    snprintf(name, sizeof name, "%s ref vs finite differences", what);
+    tu_check_close(t, name, got, want, m, rtol, atol);
+    free(got);
+    free(want);
+}

@@ -72,6 +72,10 @@ void tu_round_f32(double* x, size_t n);
 // per row/group instead of a subgroup (src/nn/reduce_team.h); tu_team_label() names the mode.
 void tu_with_workgroup_teams(tu_ctx* t, void (*run)(tu_ctx*));
 const char* tu_team_label(void);
+// Checks an analytic gradient of f against central differences: at every index when
+// count >= n, else at `count` random indices; passes within rtol * max|ref| + atol.
+void tu_fd_check(tu_ctx* t, const char* what, tu_scalar_fn f, void* user, double* x, size_t n, const double* grad,
+                 size_t count, double h, double rtol, double atol);
 // sum(a * b)
 double tu_dot(const double* a, const double* b, size_t n);
 

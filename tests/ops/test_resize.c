@@ -28,19 +28,7 @@ static double loss(void* user) {
 
 // Reference gradient vs central differences, at every index up to `count`, then a sample.
 static void fd_check(tu_ctx* t, const char* what, fd_ctx* f, double* x, size_t n, const double* grad, size_t count) {
-    size_t m = count < n ? count : n;
-    double* got = tu_alloc_d(m);
-    double* want = tu_alloc_d(m);
-    for (size_t j = 0; j < m; j++) {
-        size_t i = m == n ? j : (size_t)tu_uniform(t, 0, (double)n) % n;
-        tu_fd_grad(loss, f, x + i, 1, 1e-5, &got[j]);
-        want[j] = grad[i];
-    }
-    char name[80];
-    snprintf(name, sizeof name, "%s ref vs finite differences", what);
-    tu_check_close(t, name, got, want, m, 1e-6, 1e-9);
-    free(got);
-    free(want);
+    tu_fd_check(t, what, loss, f, x, n, grad, count, 1e-5, 1e-6, 1e-9);
 }
 
 // Uploads `pre`, returns the buffer; `expect` = pre + grad.
