@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
 static int failures = 0, checks = 0;
@@ -90,6 +91,26 @@ int main(void) {
     unlink(path);
     CHECK(vkd_scene_load(&back, "/nonexistent/x.ini", &err) == VKD_ERR_IO && strstr(err.msg, "/nonexistent/x.ini"),
           "missing file: %s", err.msg);
+
+    // Every shipped scene parses and validates (given a prompt).
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/scenes", VKD_SOURCE_DIR);
+    DIR* d = opendir(dir);
+    CHECK(d != NULL, "cannot open %s", dir);
+    int scenes = 0;
+    for (struct dirent* e; d && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n < 5 || strcmp(e->d_name + n - 4, ".ini")) continue;
+        char file[2048];
+        snprintf(file, sizeof file, "%s/%s", dir, e->d_name);
+        vkd_scene_defaults(&back);
+        snprintf(back.prompt, sizeof back.prompt, "a red cube");
+        CHECK(vkd_scene_load(&back, file, &err) == VKD_OK && vkd_scene_validate(&back, &err) == VKD_OK, "%s: %s",
+              file, err.msg);
+        scenes++;
+    }
+    if (d) closedir(d);
+    CHECK(scenes >= 5, "only %d scenes in %s", scenes, dir);
 
     printf("scene: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
