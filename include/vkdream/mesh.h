@@ -1,0 +1,55 @@
+// vkdream meshes: indexed triangle meshes from density grids (marching cubes), cleanup, and
+// the writers other tools open (OBJ, PLY, GLB). Host-side: grids come from the GPU once.
+//
+// Conventions: a density grid is (nz, ny, nx) floats, x fastest, sampled at the corners of
+// nx-1 x ny-1 x nz-1 cells spanning [bmin, bmax]; "inside" is density > iso. Triangles are
+// counter-clockwise seen from outside, so face normals point from high to low density.
+#ifndef VKDREAM_MESH_H
+#define VKDREAM_MESH_H
+
+#include "vkdream/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vkd_mesh {
+    uint32_t nverts, ntris;
+    float* positions;   // (nverts, 3)
+    float* normals;     // (nverts, 3) unit, or NULL
+    float* colors;      // (nverts, 3) in [0, 1], or NULL
+    uint32_t* indices;  // (ntris, 3)
+} vkd_mesh;
+
+void vkd_mesh_free(vkd_mesh* m);
+
+typedef struct vkd_grid_desc {
+    const float* density;   // (nz, ny, nx)
+    int nx, ny, nz;          // >= 2 each
+    float bmin[3], bmax[3];  // world-space box of the grid's corner samples
+} vkd_grid_desc;
+
+// Marching cubes at level iso. Vertices lie on cell edges (linear interpolation) and are
+// shared by every triangle that uses that edge, so the mesh is welded by construction and
+// closed wherever the surface does not leave the grid. Ambiguous faces are split so that
+// inside corners stay apart (the same rule from both cells sharing a face, hence no cracks).
+// Normals: the normalized negative density gradient (central differences). An empty result
+// (nothing above iso) is an error that says the level and the grid's value range.
+vkd_status vkd_marching_cubes(const vkd_grid_desc* grid, float iso, vkd_mesh* out, vkd_error* err);
+
+// Removes connected components (by shared vertices) with fewer than min_fraction of the
+// largest component's triangles, then drops unused vertices. Returns the count removed.
+uint32_t vkd_mesh_remove_small_components(vkd_mesh* m, float min_fraction);
+
+// Mesh measures for tests and reports.
+double vkd_mesh_area(const vkd_mesh* m);
+double vkd_mesh_volume(const vkd_mesh* m);  // signed: positive for outward-facing closed meshes
+// Edges used by exactly one triangle (0 for a closed mesh), by more than two, and edges whose
+// two triangles traverse them in the same direction (0 when the winding is consistent).
+void vkd_mesh_edge_stats(const vkd_mesh* m, uint32_t* boundary_edges, uint32_t* nonmanifold_edges,
+                         uint32_t* misoriented_edges);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
