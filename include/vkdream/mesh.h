@@ -49,6 +49,28 @@ double vkd_mesh_volume(const vkd_mesh* m);  // signed: positive for outward-faci
 void vkd_mesh_edge_stats(const vkd_mesh* m, uint32_t* boundary_edges, uint32_t* nonmanifold_edges,
                          uint32_t* misoriented_edges);
 
+// ---------------------------------------------------------------------------
+// Writers. Coordinates are written as given: vkdream's world is right-handed, +Y up, units
+// of the scene (the default camera orbits at ~2.5 units, so an asset spans ~1 unit), which
+// is glTF's convention; vkd_mesh_center moves the asset's box center to the origin first.
+// Every writer writes "<path>.tmp" and renames it, so a failure never leaves a partial file.
+
+typedef struct vkd_mesh_texture {
+    const float* uvs;           // (nverts, 2) texture coordinates, v up (glTF flips to v down itself)
+    const char* png_path;       // the baked texture as a PNG file on disk
+} vkd_mesh_texture;
+
+// Moves the mesh so its bounding-box center is at the origin; returns the offset applied.
+void vkd_mesh_center(vkd_mesh* m, float offset[3]);
+// Wavefront OBJ: v (with r g b when the mesh has colors), vn, f with 1-based indices; with a
+// texture also vt, an MTL file next to it (same name, .mtl) referencing the PNG.
+vkd_status vkd_mesh_write_obj(const vkd_mesh* m, const vkd_mesh_texture* tex, const char* path, vkd_error* err);
+// Binary little-endian PLY: float x y z (nx ny nz), uchar red green blue, int face lists.
+vkd_status vkd_mesh_write_ply(const vkd_mesh* m, const char* path, vkd_error* err);
+// glTF 2.0 binary: one mesh, one primitive with POSITION, NORMAL, COLOR_0 (float vec3) or
+// TEXCOORD_0 plus an embedded PNG baseColorTexture, and uint32 indices.
+vkd_status vkd_mesh_write_glb(const vkd_mesh* m, const vkd_mesh_texture* tex, const char* path, vkd_error* err);
+
 #ifdef __cplusplus
 }
 #endif
