@@ -6,8 +6,8 @@
 // out group by group for `capacity` Gaussians, so every group is one contiguous
 // (capacity, width) array that vkd_splat_params / vkd_splat_grads can point into:
 //   means (3) | log_scales (3) | quats (4: w, x, y, z) | opacity_logits (1) | sh (K, 3)
-// with K = (sh_degree + 1)^2. Two more (capacity,) arrays accumulate the densification
-// statistics the renderer's backward produces (||dL/dmean2d|| sums and visibility counts).
+// with K = (sh_degree + 1)^2. Three more (capacity,) arrays hold the densification statistics
+// the renderer's backward produces (||dL/dmean2d|| sums, visibility counts, largest 2D radius).
 // Only the first `count` rows are meaningful; capacity grows (a copy kernel re-lays the rows
 // out on the device) without losing any state.
 //
@@ -123,8 +123,8 @@ void vkd_gaussians_grads(const vkd_gaussians* g, vkd_splat_grads* out);
 void vkd_gaussians_moments(const vkd_gaussians* g, vkd_splat_grads* m, vkd_splat_grads* v);
 // Base address of a flat buffer (capacity rows, group-by-group).
 vkd_addr vkd_gaussians_buffer_addr(const vkd_gaussians* g, vkd_gaussians_buffer which);
-// The densification statistics for vkd_splat_backward: grad2d_norm (N,) and vis_count (N,).
-void vkd_gaussians_stats(const vkd_gaussians* g, vkd_addr* grad2d_norm, vkd_addr* vis_count);
+// The densification statistics for vkd_splat_backward: grad2d_norm, vis_count and max_radius, (N,) each.
+void vkd_gaussians_stats(const vkd_gaussians* g, vkd_splat_densify_stats* out);
 // Device bytes held.
 uint64_t vkd_gaussians_bytes(const vkd_gaussians* g);
 
@@ -141,9 +141,9 @@ vkd_status vkd_gaussians_upload(vkd_gaussians* g, vkd_stream* s, const vkd_gauss
 // vkd_gaussians_host_free). SUBMITS s first.
 vkd_status vkd_gaussians_download(vkd_gaussians* g, vkd_stream* s, vkd_gaussians_buffer which,
                                   vkd_gaussians_host* out, vkd_error* err);
-// Same for the statistics: grad2d_norm and vis_count each hold count floats (either may be NULL).
+// Same for the statistics: grad2d_norm, vis_count and max_radius each hold count floats (any may be NULL).
 vkd_status vkd_gaussians_download_stats(vkd_gaussians* g, vkd_stream* s, float* grad2d_norm, float* vis_count,
-                                        vkd_error* err);
+                                        float* max_radius, vkd_error* err);
 
 // ---------------------------------------------------------------------------
 // Optimizer
@@ -167,16 +167,25 @@ typedef struct vkd_gaussians_densify_desc {
     float percent_dense;   // 0.01: clone when max scale <= this * extent, split above
     float min_opacity;     // 0.005 (DreamGaussian 0.01): prune sigmoid(logit) < this
     float max_scale;       // 0.1: prune max scale > this * extent (3DGS's big_points_ws)
-    bool no_size_prune;    // skip the size prune (3DGS does before the first opacity reset)
+    // Screen-space size prune (3DGS's big_points_vs, max_screen_size = 20): prune when the
+    // largest 2D radius in pixels since the statistics were last reset (max_radius of
+    // vkd_splat_densify_stats) > this. 0 = off (the default).
+    float max_screen_radius;
+    bool no_size_prune;    // skip both size prunes (3DGS does before the first opacity reset)
     bool prune_only;       // no clone / split (DreamGaussian's prune after densification ends)
 } vkd_gaussians_densify_desc;
 
 // Clones small and splits large Gaussians with high view-space gradients, then prunes by
-// opacity and size, compacting every buffer on the device (an exclusive scan of the output
-// rows). The output keeps the input order with each Gaussian's clone right after it and a
+// opacity, world size and (when enabled) screen size, compacting every buffer on the device
+// (an exclusive scan of the output rows). Prune rules, per resulting Gaussian:
+//   sigmoid(logit) < min_opacity, or max scale > max_scale * extent (unless no_size_prune), or
+//   max_radius > max_screen_radius (when > 0, unless no_size_prune).
+// Clones and split children are judged with their own opacity and scales but inherit the
+// parent's screen radius (as gsplat does: 3DGS resets it before pruning, which disables its
+// screen-space prune). The output keeps the input order with each Gaussian's clone right after it and a
 // split Gaussian replaced by its two children: mean + R(q) (s * z), z ~ N(0, I), scales
 // s / 1.6. Survivors keep their gradients and moments; clones and children start at zero
-// (as 3DGS's cat_tensors_to_optimizer). The statistics are zeroed. Grows the capacity when
+// (as 3DGS's cat_tensors_to_optimizer). The statistics (max radius included) are zeroed. Grows the capacity when
 // needed. SUBMITS s twice and reads back one number (the new count).
 vkd_status vkd_gaussians_densify(vkd_gaussians* g, vkd_stream* s, const vkd_gaussians_densify_desc* desc,
                                  vkd_error* err);
@@ -261,7 +270,8 @@ vkd_status vkd_gaussians_load_ply(vkd_gpu* gpu, vkd_stream* s, const char* path,
                                   vkd_gaussians** out, vkd_error* err);
 
 // Checkpoint: safetensors with params.<group>, adam_m.<group>, adam_v.<group> and
-// stats.grad2d_norm / stats.vis_count (F32, shapes (N,3) (N,3) (N,4) (N,) (N,K,3) (N,)), and
+// stats.grad2d_norm / stats.vis_count / stats.max_radius (F32, shapes (N,3) (N,3) (N,4) (N,) (N,K,3)
+// (N,); a file without stats.max_radius, from before it existed, loads with zeros), and
 // metadata format = "vkdream-gaussians", version = "1", step, sh_degree, active_sh_degree,
 // scene_extent, seed, densify_calls. Written to a temporary file and renamed, so a failed
 // save leaves the previous checkpoint intact. SUBMITS s first.
@@ -276,7 +286,7 @@ vkd_status vkd_gaussians_load_checkpoint(vkd_gpu* gpu, vkd_stream* s, const char
 // Plain C references (float64) for the tests, on packed arrays of count rows.
 
 // The densification of vkd_gaussians_densify: reads params/grads/m/v (count rows, packed) and
-// the statistics, writes the results packed at the new count into out_* (room for 2 count
+// the statistics (max_radius may be NULL: zeros), writes the results packed at the new count into out_* (room for 2 count
 // rows each; any out_* may be NULL except out_params) and the per-Gaussian decision flags
 // (VKD_GAUSSIANS_KEEP.. below; may be NULL). extent is the scene extent; seed the value of
 // vkd_gaussians_densify_seed. Returns the new count.
@@ -287,7 +297,7 @@ vkd_status vkd_gaussians_load_checkpoint(vkd_gpu* gpu, vkd_stream* s, const char
 uint32_t vkd_ref_gaussians_densify(double* out_params, double* out_grads, double* out_m, double* out_v,
                                    uint32_t* flags, const double* params, const double* grads, const double* m,
                                    const double* v, const double* grad2d_norm, const double* vis_count,
-                                   uint32_t count, int sh_degree, double extent,
+                                   const double* max_radius, uint32_t count, int sh_degree, double extent,
                                    const vkd_gaussians_densify_desc* desc, uint32_t seed);
 // The three standard normals of split child `child` (0, 1) of Gaussian `parent`.
 void vkd_ref_gaussians_normal3(double out[3], uint32_t seed, uint32_t parent, uint32_t child);

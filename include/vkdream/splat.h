@@ -17,6 +17,14 @@
 //   power = -0.5 (a dx^2 + c dy^2) - b dx dy (skip power > 0), alpha = min(0.99, opacity e^power)
 //   (skip alpha < 1/255), stop before T would drop below 1e-4; C += color alpha T.
 //   rgb = C + T_final bg, alpha = 1 - T_final, depth = sum z alpha T (not normalized).
+// Optional normals image (vkd_splat_outputs.normal): normal = sum n alpha T, composited like the
+// color with no background and not normalized (divide by alpha for a unit-ish normal), where a
+// Gaussian's n is the WORLD-space axis of its smallest scale (column argmin(s) of R; the first
+// of equal scales), flipped to face the camera: dot(n, campos - mu) >= 0. This is the
+// shortest-axis normal of GaussianShader (get_minimum_axis + flip_align_view) and the 2DGS-style
+// flat-Gaussian approximation: exact for flattened Gaussians, arbitrary for round ones. Its
+// backward reaches the rotation through n (the argmin and the flip are treated as constants:
+// they are piecewise constant) and everything else through alpha.
 #ifndef VKDREAM_SPLAT_H
 #define VKDREAM_SPLAT_H
 
@@ -53,12 +61,23 @@ typedef struct vkd_splat_grads {
 } vkd_splat_grads;
 
 // Images of B views, NCHW fp32. Any address may be 0 (not written / no gradient).
-// For the backward the same struct holds the incoming gradients d_rgb, d_alpha, d_depth.
+// For the backward the same struct holds the incoming gradients d_rgb, d_alpha, d_depth, d_normal.
 typedef struct vkd_splat_outputs {
     vkd_addr rgb;            // (B, 3, H, W)
     vkd_addr alpha;          // (B, 1, H, W)
     vkd_addr depth;          // (B, 1, H, W)
+    vkd_addr normal;         // (B, 3, H, W) world-space normals (see the top); 0 = not rendered
 } vkd_splat_outputs;
+
+// Densification statistics the backward accumulates, each (N,) fp32; any address may be 0.
+// "Visible" in a view = the Gaussian touches at least one tile there.
+typedef struct vkd_splat_densify_stats {
+    vkd_addr grad2d_norm;    // += ||dL/d mean2d|| in NDC units (pixel gradient times (W/2, H/2), as
+                             //    3DGS's densify threshold 0.0002 expects), per visible view
+    vkd_addr vis_count;      // += 1 per visible view
+    vkd_addr max_radius;     // = max(itself, radius) over visible views, radius = ceil(3 sqrt(lambda_max))
+                             //   of the 2D covariance in pixels (3DGS's max_radii2D / radii)
+} vkd_splat_densify_stats;
 
 typedef struct vkd_splat_desc {
     // Accumulate gradients with a compare-and-swap loop even when the device has float
@@ -86,27 +105,25 @@ void vkd_splat_ctx_stats(const vkd_splat_ctx* ctx, vkd_splat_stats* out);
 // Device bytes the context currently holds.
 uint64_t vkd_splat_ctx_bytes(const vkd_splat_ctx* ctx);
 
-// Renders B views of the Gaussians into out (any of rgb/alpha/depth may be 0) over the
-// background color bg (NULL = black). All cameras must share width and height.
-// The list of (Gaussian, tile) pairs has a data-dependent length: this call SUBMITS the
-// stream once when there are Gaussians (everything recorded on it so far plus the projection
-// and the scan) and reads that one number (4 bytes) back; the binning, sort and rasterization are then recorded on s
-// and run at the caller's next submit. It keeps what the backward needs in ctx; a context
+// Renders B views of the Gaussians into out (any of rgb/alpha/depth/normal may be 0) over the
+// background color bg (NULL = black; the normals image has none). All cameras must share width
+// and height. The list of (Gaussian, tile) pairs has a data-dependent length: this call SUBMITS
+// the stream once when there are Gaussians (everything recorded on it so far plus the projection
+// and the scan) and reads that one number (4 bytes) back; the binning, sort and rasterization
+// are then recorded on s and run at the caller's next submit. It keeps what the backward needs in ctx; a context
 // serves one stream, and a backward uses the state of the latest forward.
 vkd_status vkd_splat_forward(vkd_splat_ctx* ctx, vkd_stream* s, const vkd_splat_outputs* out,
                              const vkd_splat_params* p, const vkd_camera* cams, int views, const float bg[3],
                              vkd_error* err);
 
-// Backpropagates d_out (dout->rgb (B,3,H,W), ->alpha (B,1,H,W), ->depth (B,1,H,W), any 0) through
-// the latest forward on ctx (same params, cameras and background) and ACCUMULATES into g.
-// Optional densification statistics, each (N,) fp32, also accumulated (+=):
-//   grad2d_norm += ||dL/d mean2d|| in NDC units (pixel gradient times (W/2, H/2), as 3DGS's
-//                  densify threshold 0.0002 expects), for every view where the Gaussian is visible;
-//   vis_count   += 1 for every view where it is visible (touches at least one tile).
+// Backpropagates d_out (dout->rgb (B,3,H,W), ->alpha (B,1,H,W), ->depth (B,1,H,W),
+// ->normal (B,3,H,W), any 0; a d_normal needs a forward that rendered normals) through the latest
+// forward on ctx (same params, cameras and background) and ACCUMULATES into g. stats (NULL = none)
+// are updated as vkd_splat_densify_stats says (grad2d_norm and vis_count +=, max_radius max=).
 // Records only (no submit) unless a scratch buffer must grow, which first submits s.
-vkd_status vkd_splat_backward(vkd_splat_ctx* ctx, vkd_stream* s, const vkd_splat_grads* g, vkd_addr grad2d_norm,
-                              vkd_addr vis_count, const vkd_splat_outputs* dout, const vkd_splat_params* p,
-                              const vkd_camera* cams, int views, vkd_error* err);
+vkd_status vkd_splat_backward(vkd_splat_ctx* ctx, vkd_stream* s, const vkd_splat_grads* g,
+                              const vkd_splat_densify_stats* stats, const vkd_splat_outputs* dout,
+                              const vkd_splat_params* p, const vkd_camera* cams, int views, vkd_error* err);
 
 // ---------------------------------------------------------------------------
 // Plain C reference (float64): the same renderer with a CPU depth sort per view, the
@@ -131,13 +148,20 @@ typedef struct vkd_ref_splat_grads {
     double* sh;                   // (N, K, 3)
 } vkd_ref_splat_grads;
 
-// rgb (B,3,H,W), alpha (B,1,H,W), depth (B,1,H,W); bg NULL = black.
-void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, const vkd_ref_splat_params* p,
+// The statistics of vkd_splat_densify_stats, each (N,) or NULL.
+typedef struct vkd_ref_splat_stats {
+    double* grad2d_norm;
+    double* vis_count;
+    double* max_radius;
+} vkd_ref_splat_stats;
+
+// rgb (B,3,H,W), alpha (B,1,H,W), depth (B,1,H,W), normal (B,3,H,W); bg NULL = black.
+void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, double* normal, const vkd_ref_splat_params* p,
                            const vkd_camera* cams, int views, const double bg[3]);
-// Gradients of L = <rgb, d_rgb> + <alpha, d_alpha> + <depth, d_depth> (each d_* may be NULL),
-// accumulated into g; grad2d_norm and vis_count (N,) as in vkd_splat_backward (may be NULL).
-void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, double* grad2d_norm, double* vis_count,
-                            const double* d_rgb, const double* d_alpha, const double* d_depth,
+// Gradients of L = <rgb, d_rgb> + <alpha, d_alpha> + <depth, d_depth> + <normal, d_normal> (each
+// d_* may be NULL), accumulated into g; stats (NULL = none) as in vkd_splat_backward.
+void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, const vkd_ref_splat_stats* stats, const double* d_rgb,
+                            const double* d_alpha, const double* d_depth, const double* d_normal,
                             const vkd_ref_splat_params* p, const vkd_camera* cams, int views, const double bg[3]);
 
 #ifdef __cplusplus

@@ -33,6 +33,7 @@ VKD_PUSH_BEGIN(vkd_gaussians_mark_push)
     uint64_t params;       // flat (cap rows)
     uint64_t grad2d;       // (count,) accumulated ||dL/dmean2d||
     uint64_t vis;          // (count,) views where visible
+    uint64_t max_radius;   // (count,) largest pixel radius seen since the statistics were reset
     uint64_t flags;        // (count,) u32 out
     uint64_t outputs;      // (count,) u32 out: rows this Gaussian becomes (0..2)
     uint32_t count, cap;
@@ -43,6 +44,7 @@ VKD_PUSH_BEGIN(vkd_gaussians_mark_push)
     float min_opacity;     // prune when sigmoid(logit) < this
     float max_scale;       // prune when max scale > this (max_scale fraction * extent)
     float split_div;       // children scales are the parent's divided by this (1.6)
+    float max_screen_radius; // prune when max_radius > this (pixels); 0 = no screen-space prune
 VKD_PUSH_END(vkd_gaussians_mark_push)
 
 // Densification, pass 2: writes every Gaussian's output rows at its scanned offset into new

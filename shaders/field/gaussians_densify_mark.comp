@@ -10,9 +10,12 @@ layout(push_constant) uniform Push { vkd_gaussians_mark_push p; };
 // output rows places every result:
 //   grad = grad2d / vis (0 when never visible); densify when grad >= threshold;
 //   clone when max scale <= dense_scale, split otherwise;
-//   prune when opacity < min_opacity or (size_prune and max scale > max_scale).
+//   prune when opacity < min_opacity or (size_prune and max scale > max_scale) or
+//   (max_screen_radius > 0 and the largest 2D radius since the last reset > max_screen_radius).
 // A clone has its parent's parameters, so it is pruned exactly when the parent is; both
-// children have the parent's opacity and scales / split_div.
+// children have the parent's opacity and scales / split_div, and inherit its screen radius
+// (as gsplat's split carries the running radii state; 3DGS zeroes it before its prune, which
+// makes its screen-size prune a no-op).
 void main() {
     uint i = vkd_global_id();
     if (i >= p.count) return;
@@ -30,8 +33,9 @@ void main() {
     bool split = dens && !clone;
 
     bool low = opacity < p.min_opacity;
-    bool prune_self = low || (p.size_prune != 0u && max_scale > p.max_scale);
-    bool prune_child = low || (p.size_prune != 0u && max_scale / p.split_div > p.max_scale);
+    bool screen_big = p.max_screen_radius > 0.0 && f32(p.max_radius).v[i] > p.max_screen_radius;
+    bool prune_self = low || screen_big || (p.size_prune != 0u && max_scale > p.max_scale);
+    bool prune_child = low || screen_big || (p.size_prune != 0u && max_scale / p.split_div > p.max_scale);
 
     uint flags = 0u, rows = 0u;
     if (!split && !prune_self) { flags |= GAUSSIANS_KEEP; rows += 1u; }

@@ -18,6 +18,11 @@
 #define SPLAT_G_COLOR 6
 #define SPLAT_G_Z 9
 #define SPLAT_G_FLOATS 10
+// With the normals image the record grows by the normal's gradient (3 floats).
+#define SPLAT_G_NORMAL 10
+#define SPLAT_G_FLOATS_NORMALS 13
+// Per (view, Gaussian) world-space normal for the normals image: x y z (pad) = one vec4.
+#define SPLAT_NORMAL_FLOATS 4
 
 // Writes one view's camera into the camera buffer, in stream order (no host upload race).
 VKD_PUSH_BEGIN(vkd_splat_cam_push)
@@ -39,6 +44,8 @@ VKD_PUSH_BEGIN(vkd_splat_project_push)
     uint64_t cams;           // (views, SPLAT_CAM_FLOATS)
     uint64_t proj;           // (views, n, SPLAT_PROJ_FLOATS) out
     uint64_t counts;         // (views, n) out: tiles touched (0 = culled)
+    uint64_t radii;          // (views, n) out: float radius in pixels, ceil(3 sqrt(lambda_max)); 0 = culled
+    uint64_t normals;        // (views, n, SPLAT_NORMAL_FLOATS) out, or 0 (no normals image)
     uint32_t n, views, sh_degree, sh_stride;
     uint32_t width, height, tiles_x, tiles_y;
 VKD_PUSH_END(vkd_splat_project_push)
@@ -66,6 +73,8 @@ VKD_PUSH_BEGIN(vkd_splat_raster_push)
     uint64_t depth;          // (views, 1, H, W) or 0
     uint64_t final_t;        // (views, H, W) out: transmittance left
     uint64_t last;           // (views, H, W) out: 1 + list index of the last contributor (0 = none)
+    uint64_t normals;        // (views, n, SPLAT_NORMAL_FLOATS) when spec constant NORMALS is set
+    uint64_t normal;         // (views, 3, H, W) out, or 0 (then NORMALS is not set)
     uint32_t n, width, height, tiles_x;
     uint32_t tiles_per_view;
     float bg_r, bg_g, bg_b;
@@ -80,7 +89,9 @@ VKD_PUSH_BEGIN(vkd_splat_raster_bwd_push)
     uint64_t d_rgb;          // (views, 3, H, W) or 0
     uint64_t d_alpha;        // (views, 1, H, W) or 0
     uint64_t d_depth;        // (views, 1, H, W) or 0
-    uint64_t grad2d;         // (views, n, SPLAT_G_FLOATS) accumulated with atomics
+    uint64_t grad2d;         // (views, n, SPLAT_G_FLOATS or _NORMALS with NORMALS) accumulated with atomics
+    uint64_t normals;        // (views, n, SPLAT_NORMAL_FLOATS) when spec constant NORMALS is set
+    uint64_t d_normal;       // (views, 3, H, W) when NORMALS is set
     uint32_t n, width, height, tiles_x;
     uint32_t tiles_per_view;
     float bg_r, bg_g, bg_b;
@@ -94,7 +105,7 @@ VKD_PUSH_BEGIN(vkd_splat_project_bwd_push)
     uint64_t sh;
     uint64_t cams;
     uint64_t counts;         // (views, n): 0 = not visible in that view
-    uint64_t grad2d;         // (views, n, SPLAT_G_FLOATS)
+    uint64_t grad2d;         // (views, n, SPLAT_G_FLOATS, or _NORMALS when spec constant 0 NORMALS is set)
     uint64_t g_means;        // gradients, each 0 = not needed; accumulated (+=)
     uint64_t g_log_scales;
     uint64_t g_quats;
@@ -106,8 +117,11 @@ VKD_PUSH_END(vkd_splat_project_bwd_push)
 
 VKD_PUSH_BEGIN(vkd_splat_stats_push)
     uint64_t counts;         // (views, n)
-    uint64_t grad2d;         // (views, n, SPLAT_G_FLOATS)
+    uint64_t grad2d;         // (views, n, g_floats)
+    uint64_t radii;          // (views, n) pixel radii of the forward
     uint64_t grad2d_norm;    // (n,) += ||dL/d mean2d|| in NDC units, per visible view; or 0
     uint64_t vis_count;      // (n,) += 1 per visible view; or 0
+    uint64_t max_radius;     // (n,) = max(itself, radius) over visible views; or 0
     uint32_t n, views, width, height;
+    uint32_t g_floats;       // SPLAT_G_FLOATS or SPLAT_G_FLOATS_NORMALS
 VKD_PUSH_END(vkd_splat_stats_push)

@@ -145,3 +145,16 @@ bool splat_geometry(vec3 mu, vec3 log_s, vec4 q, splat_cam cam, float width, flo
     float det = g.cov.x * g.cov.z - g.cov.y * g.cov.y;
     return det > 0.0;
 }
+
+// The Gaussian's normal for the normals image: the world-space axis of its smallest scale
+// (column `axis` of R; the first of equal ones), flipped to face the camera, i.e. so that
+// dot(n, campos - mu) >= 0 (GaussianShader's shortest-axis normal with flip_align_view).
+// sgn is the flip (+1 or -1); the backward treats axis and sgn as constants.
+vec3 splat_normal(splat_geom g, vec3 log_s, vec3 mu, vec3 campos, out uint axis, out float sgn) {
+    axis = 0u;
+    if (log_s.y < log_s[axis]) axis = 1u;
+    if (log_s.z < log_s[axis]) axis = 2u;
+    vec3 n = g.R[axis];
+    sgn = dot(n, campos - mu) >= 0.0 ? 1.0 : -1.0;
+    return sgn * n;
+}

@@ -6,7 +6,8 @@ layout(local_size_x = 128) in;
 layout(push_constant) uniform Push { vkd_splat_project_push p; };
 #include "field/splat_math.glsl"
 
-// One invocation per (view, Gaussian): EWA projection, tile rectangle, SH color, opacity.
+// One invocation per (view, Gaussian): EWA projection, tile rectangle, SH color, opacity, the
+// pixel radius (for the screen-space size statistics) and, for the normals image, the normal.
 void main() {
     uint e = vkd_global_id();
     if (e >= p.n * p.views) return;
@@ -18,6 +19,7 @@ void main() {
     vec4 q = vec4(qs.v[4 * i], qs.v[4 * i + 1], qs.v[4 * i + 2], qs.v[4 * i + 3]);
     float width = float(p.width), height = float(p.height);
     uint count = 0;
+    float radius_out = 0.0;
     splat_geom g;
     if (splat_geometry(mu, log_s, q, cam, width, height, g)) {
         float det = g.cov.x * g.cov.z - g.cov.y * g.cov.y;
@@ -33,6 +35,13 @@ void main() {
         uint y1 = uint(clamp(ceil((v + radius) / tile), 0.0, float(p.tiles_y)));
         if (radius > 0.0 && x1 > x0 && y1 > y0) {
             count = (x1 - x0) * (y1 - y0);
+            radius_out = radius;
+            if (p.normals != 0) {
+                uint axis;
+                float sgn;
+                vec3 nrm = splat_normal(g, log_s, mu, cam.pos, axis, sgn);
+                f32x4(p.normals).v[e] = vec4(nrm, 0.0);
+            }
             vec3 d = mu - cam.pos;
             float dl = length(d);
             vec3 dir = dl > 0.0 ? d / dl : vec3(0.0);
@@ -54,4 +63,5 @@ void main() {
         }
     }
     u32(p.counts).v[e] = count;
+    f32(p.radii).v[e] = radius_out;
 }

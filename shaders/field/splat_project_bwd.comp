@@ -3,6 +3,8 @@
 #include "common.glsl"
 #include "field/splat.h"
 layout(local_size_x = 64) in;
+// Spec constant 0: grad2d records carry the gradient of the normals image's per-Gaussian normal.
+layout(constant_id = 0) const bool NORMALS = false;
 layout(push_constant) uniform Push { vkd_splat_project_bwd_push p; };
 #include "field/splat_math.glsl"
 
@@ -37,7 +39,7 @@ void main() {
         splat_cam cam = splat_load_cam(p.cams, view);
         splat_geom g;
         if (!splat_geometry(mu, log_s, q, cam, width, height, g)) continue;
-        uint o = e * SPLAT_G_FLOATS;
+        uint o = e * (NORMALS ? SPLAT_G_FLOATS_NORMALS : SPLAT_G_FLOATS);
         float vu = g2.v[o + SPLAT_G_U], vv = g2.v[o + SPLAT_G_V];
         vec3 v_conic = vec3(g2.v[o + SPLAT_G_A], g2.v[o + SPLAT_G_B], g2.v[o + SPLAT_G_C]);
         vec3 v_col = vec3(g2.v[o + SPLAT_G_COLOR], g2.v[o + SPLAT_G_COLOR + 1], g2.v[o + SPLAT_G_COLOR + 2]);
@@ -90,6 +92,13 @@ void main() {
         mat3 v_M = 2.0 * (v_Sigma * g.M);
         v_ls += vec3(dot(v_M[0], g.R[0]), dot(v_M[1], g.R[1]), dot(v_M[2], g.R[2])) * g.s;
         mat3 v_R = v_M * mat3(g.s.x, 0.0, 0.0, 0.0, g.s.y, 0.0, 0.0, 0.0, g.s.z);
+        if (NORMALS) {
+            // normal = sgn R[axis], with the smallest-scale axis and the flip held constant.
+            uint axis;
+            float sgn;
+            splat_normal(g, log_s, mu, cam.pos, axis, sgn);
+            v_R[axis] += sgn * vec3(g2.v[o + SPLAT_G_NORMAL], g2.v[o + SPLAT_G_NORMAL + 1], g2.v[o + SPLAT_G_NORMAL + 2]);
+        }
         // R(q) for the normalized q, then through the normalization.
         float qw = g.qn.x, qx = g.qn.y, qy = g.qn.z, qz = g.qn.w;
         float r00 = v_R[0][0], r01 = v_R[1][0], r02 = v_R[2][0];

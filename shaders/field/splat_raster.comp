@@ -6,6 +6,8 @@
 // of its tile column. 1 suits GPUs; CPUs (llvmpipe) prefer fewer invocations doing more.
 layout(constant_id = 0) const uint PPT = 1;
 layout(local_size_x = SPLAT_TILE, local_size_y_id = 1) in;
+// Spec constant 2: also composite the normals image (off: the plain renderer, nothing extra).
+layout(constant_id = 2) const bool NORMALS = false;
 layout(push_constant) uniform Push { vkd_splat_raster_push p; };
 
 // One workgroup per (tile, view). The tile's depth-sorted Gaussians are staged through shared
@@ -14,6 +16,10 @@ layout(push_constant) uniform Push { vkd_splat_raster_push p; };
 shared vec4 s_uvab[SPLAT_TILE_PIXELS];   // u, v, conic a, b
 shared vec4 s_coz[SPLAT_TILE_PIXELS];    // conic c, opacity, z
 shared vec4 s_rgb[SPLAT_TILE_PIXELS];
+// With NORMALS a Gaussian's normal rides in the w lanes the compositing does not read (the
+// tile rectangle bits): x in s_coz.w, y in s_rgb.w, z here. A separate vec4 array would take
+// the workgroup past the 16 KiB of shared memory every Vulkan device has.
+shared float s_nz[SPLAT_TILE_PIXELS];
 shared uint s_done;
 
 void main() {
@@ -26,12 +32,12 @@ void main() {
     uint start = u32(p.ranges).v[2 * tile], end = u32(p.ranges).v[2 * tile + 1];
     if (tid == 0) s_done = 0;
     float T[PPT], D[PPT];
-    vec3 C[PPT];
+    vec3 C[PPT], N[PPT];
     uint last[PPT];
     bool done[PPT];
     uint ndone = 0;
     for (uint r = 0; r < PPT; r++) {
-        T[r] = 1.0, D[r] = 0.0, C[r] = vec3(0.0), last[r] = 0;
+        T[r] = 1.0, D[r] = 0.0, C[r] = vec3(0.0), N[r] = vec3(0.0), last[r] = 0;
         done[r] = px >= p.width || py0 + r >= p.height;
         ndone += done[r] ? 1 : 0;
     }
@@ -46,12 +52,19 @@ void main() {
             s_uvab[k] = proj.v[3 * e];
             s_coz[k] = proj.v[3 * e + 1];
             s_rgb[k] = proj.v[3 * e + 2];
+            if (NORMALS) {
+                vec4 nrm = f32x4(p.normals).v[e];
+                s_coz[k].w = nrm.x;
+                s_rgb[k].w = nrm.y;
+                s_nz[k] = nrm.z;
+            }
         }
         barrier();
         uint count = min(uint(SPLAT_TILE_PIXELS), end - base);
         for (uint j = 0; ndone < PPT && j < count; j++) {
             vec4 uvab = s_uvab[j], coz = s_coz[j];
             vec3 rgb = s_rgb[j].rgb;
+            vec3 nrm = NORMALS ? vec3(coz.w, s_rgb[j].w, s_nz[j]) : vec3(0.0);
             for (uint r = 0; r < PPT; r++) {
                 if (done[r]) continue;
                 vec2 d = uvab.xy - vec2(px + 0.5, py0 + r + 0.5);
@@ -68,6 +81,7 @@ void main() {
                 float w = alpha * T[r];
                 C[r] += rgb * w;
                 D[r] += coz.z * w;
+                if (NORMALS) N[r] += nrm * w;
                 T[r] = next_t;
                 last[r] = base + j + 1;
             }
@@ -90,6 +104,12 @@ void main() {
         }
         if (p.alpha != 0) f32(p.alpha).v[view * hw + pixel] = 1.0 - T[r];
         if (p.depth != 0) f32(p.depth).v[view * hw + pixel] = D[r];
+        if (NORMALS) {
+            f32 o = f32(p.normal);
+            o.v[(3 * view + 0) * hw + pixel] = N[r].x;
+            o.v[(3 * view + 1) * hw + pixel] = N[r].y;
+            o.v[(3 * view + 2) * hw + pixel] = N[r].z;
+        }
         f32(p.final_t).v[view * hw + pixel] = T[r];
         u32(p.last).v[view * hw + pixel] = last[r];
     }

@@ -69,19 +69,22 @@ vkd_status vkd_gaussians_alloc_flat(vkd_gpu* gpu, uint32_t cap, uint32_t row, vk
     return VKD_OK;
 }
 
-static vkd_status alloc_stats(vkd_gpu* gpu, uint32_t cap, vkd_buffer* grad2d, vkd_buffer* vis, vkd_error* err) {
-    vkd_status st = vkd_buffer_alloc(gpu, (size_t)cap * sizeof(float), grad2d, err);
-    if (!st) {
-        st = vkd_buffer_alloc(gpu, (size_t)cap * sizeof(float), vis, err);
-        if (st) vkd_buffer_free(gpu, grad2d);
+vkd_status vkd_gaussians_alloc_stats(vkd_gpu* gpu, uint32_t cap, vkd_buffer stats[GAUSSIANS_STAT_COUNT],
+                                     vkd_error* err) {
+    memset(stats, 0, GAUSSIANS_STAT_COUNT * sizeof *stats);
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) {
+        vkd_status st = vkd_buffer_alloc(gpu, (size_t)cap * sizeof(float), &stats[k], err);
+        if (st) {
+            for (int j = 0; j < k; j++) vkd_buffer_free(gpu, &stats[j]);
+            return vkd_error_prefix(err, "gaussians: densification statistics: ");
+        }
     }
-    return st ? vkd_error_prefix(err, "gaussians: densification statistics: ") : VKD_OK;
+    return VKD_OK;
 }
 
 void vkd_gaussians_free_buffers(vkd_gaussians* g) {
     for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(g->gpu, &g->buf[b]);
-    vkd_buffer_free(g->gpu, &g->grad2d);
-    vkd_buffer_free(g->gpu, &g->vis);
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_buffer_free(g->gpu, &g->stats[k]);
 }
 
 vkd_status vkd_gaussians_create(vkd_gpu* gpu, const vkd_gaussians_desc* desc, vkd_gaussians** out, vkd_error* err) {
@@ -103,7 +106,7 @@ vkd_status vkd_gaussians_create(vkd_gpu* gpu, const vkd_gaussians_desc* desc, vk
     vkd_status st = vkd_gaussians_check_capacity(g->row, d.capacity ? d.capacity : DEFAULT_CAPACITY, &g->cap, err);
     if (!st) st = vkd_gaussians_alloc_flat(gpu, g->cap, g->row, g->buf, err);
     if (!st) {
-        st = alloc_stats(gpu, g->cap, &g->grad2d, &g->vis, err);
+        st = vkd_gaussians_alloc_stats(gpu, g->cap, g->stats, err);
         if (st) vkd_gaussians_free_buffers(g);
     }
     if (st) {
@@ -167,13 +170,16 @@ void vkd_gaussians_moments(const vkd_gaussians* g, vkd_splat_grads* m, vkd_splat
 
 vkd_addr vkd_gaussians_buffer_addr(const vkd_gaussians* g, vkd_gaussians_buffer which) { return g->buf[which].addr; }
 
-void vkd_gaussians_stats(const vkd_gaussians* g, vkd_addr* grad2d_norm, vkd_addr* vis_count) {
-    if (grad2d_norm) *grad2d_norm = g->grad2d.addr;
-    if (vis_count) *vis_count = g->vis.addr;
+void vkd_gaussians_stats(const vkd_gaussians* g, vkd_splat_densify_stats* out) {
+    *out = (vkd_splat_densify_stats){
+        .grad2d_norm = g->stats[GAUSSIANS_STAT_GRAD2D].addr,
+        .vis_count = g->stats[GAUSSIANS_STAT_VIS].addr,
+        .max_radius = g->stats[GAUSSIANS_STAT_RADIUS].addr,
+    };
 }
 
 uint64_t vkd_gaussians_bytes(const vkd_gaussians* g) {
-    return (uint64_t)g->cap * (4ull * g->row + 2) * sizeof(float);
+    return (uint64_t)g->cap * (4ull * g->row + GAUSSIANS_STAT_COUNT) * sizeof(float);
 }
 
 // ---------------------------------------------------------------------------
@@ -184,9 +190,9 @@ vkd_status vkd_gaussians_reserve(vkd_gaussians* g, vkd_stream* s, uint32_t capac
     uint32_t cap = 0;
     vkd_status st = vkd_gaussians_check_capacity(g->row, capacity, &cap, err);
     if (st) return st;
-    vkd_buffer nb[VKD_GAUSSIANS_BUFFER_COUNT], n2d, nvis;
+    vkd_buffer nb[VKD_GAUSSIANS_BUFFER_COUNT], ns[GAUSSIANS_STAT_COUNT];
     if ((st = vkd_gaussians_alloc_flat(g->gpu, cap, g->row, nb, err))) return st;
-    if ((st = alloc_stats(g->gpu, cap, &n2d, &nvis, err))) {
+    if ((st = vkd_gaussians_alloc_stats(g->gpu, cap, ns, err))) {
         for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(g->gpu, &nb[b]);
         return st;
     }
@@ -198,25 +204,25 @@ vkd_status vkd_gaussians_reserve(vkd_gaussians* g, vkd_stream* s, uint32_t capac
         };
         vkd_stream_dispatch_1d(s, VKD_KERNEL(field_gaussians_relayout), &p, sizeof p, (uint64_t)g->count * g->row,
                                256);
-        vkd_stream_copy(s, n2d.addr, g->grad2d.addr, g->count);
-        vkd_stream_copy(s, nvis.addr, g->vis.addr, g->count);
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_stream_copy(s, ns[k].addr, g->stats[k].addr, g->count);
     }
     // The old buffers may only go once the copy has run (and anything recorded before it).
     st = vkd_stream_submit(s, err);
-    vkd_buffer* dead[6] = {&nb[0], &nb[1], &nb[2], &nb[3], &n2d, &nvis};
     if (!st) {
         for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) {
             vkd_buffer t = g->buf[b];
             g->buf[b] = nb[b];
             nb[b] = t;
         }
-        vkd_buffer t = g->grad2d;
-        g->grad2d = n2d, n2d = t;
-        t = g->vis;
-        g->vis = nvis, nvis = t;
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) {
+            vkd_buffer t = g->stats[k];
+            g->stats[k] = ns[k];
+            ns[k] = t;
+        }
         g->cap = cap;
     }
-    for (int k = 0; k < 6; k++) vkd_buffer_free(g->gpu, dead[k]);
+    for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(g->gpu, &nb[b]);
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_buffer_free(g->gpu, &ns[k]);
     return st ? vkd_error_prefix(err, "gaussians: growing to %u: ", cap) : VKD_OK;
 }
 
@@ -259,16 +265,17 @@ vkd_status vkd_gaussians_upload(vkd_gaussians* g, vkd_stream* s, const vkd_gauss
     if (n > g->cap) {
         // Nothing to keep: the new contents replace everything.
         uint32_t cap = 0;
-        vkd_buffer nb[VKD_GAUSSIANS_BUFFER_COUNT], n2d, nvis;
+        vkd_buffer nb[VKD_GAUSSIANS_BUFFER_COUNT], ns[GAUSSIANS_STAT_COUNT];
         if ((st = vkd_gaussians_check_capacity(g->row, n, &cap, err))) return st;
         if ((st = vkd_gaussians_alloc_flat(g->gpu, cap, g->row, nb, err))) return st;
-        if ((st = alloc_stats(g->gpu, cap, &n2d, &nvis, err))) {
+        if ((st = vkd_gaussians_alloc_stats(g->gpu, cap, ns, err))) {
             for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(g->gpu, &nb[b]);
             return st;
         }
         vkd_gaussians_free_buffers(g);
         memcpy(g->buf, nb, sizeof nb);
-        g->grad2d = n2d, g->vis = nvis, g->cap = cap;
+        memcpy(g->stats, ns, sizeof ns);
+        g->cap = cap;
     }
     g->count = 0;  // until every copy succeeded
     if ((st = upload_groups(g, VKD_GAUSSIANS_PARAMS, params, err))) return st;
@@ -278,8 +285,7 @@ vkd_status vkd_gaussians_upload(vkd_gaussians* g, vkd_stream* s, const vkd_gauss
     vkd_stream_fill(s, g->buf[VKD_GAUSSIANS_GRADS].addr, words, 0);
     if (!m) vkd_stream_fill(s, g->buf[VKD_GAUSSIANS_ADAM_M].addr, words, 0);
     if (!v) vkd_stream_fill(s, g->buf[VKD_GAUSSIANS_ADAM_V].addr, words, 0);
-    vkd_stream_fill(s, g->grad2d.addr, g->cap, 0);
-    vkd_stream_fill(s, g->vis.addr, g->cap, 0);
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_stream_fill(s, g->stats[k].addr, g->cap, 0);
     if ((st = vkd_stream_submit(s, err))) return st;
     g->count = n;
     return VKD_OK;
@@ -310,10 +316,11 @@ vkd_status vkd_gaussians_download(vkd_gaussians* g, vkd_stream* s, vkd_gaussians
 }
 
 vkd_status vkd_gaussians_download_stats(vkd_gaussians* g, vkd_stream* s, float* grad2d_norm, float* vis_count,
-                                        vkd_error* err) {
+                                        float* max_radius, vkd_error* err) {
     vkd_status st = vkd_stream_submit(s, err);
-    if (!st && grad2d_norm) st = vkd_buffer_download(g->gpu, &g->grad2d, 0, grad2d_norm, (size_t)g->count * 4, err);
-    if (!st && vis_count) st = vkd_buffer_download(g->gpu, &g->vis, 0, vis_count, (size_t)g->count * 4, err);
+    float* dst[GAUSSIANS_STAT_COUNT] = {grad2d_norm, vis_count, max_radius};
+    for (int k = 0; !st && k < GAUSSIANS_STAT_COUNT; k++)
+        if (dst[k]) st = vkd_buffer_download(g->gpu, &g->stats[k], 0, dst[k], (size_t)g->count * 4, err);
     return st;
 }
 
@@ -384,8 +391,7 @@ void vkd_gaussians_zero_grad(vkd_gaussians* g, vkd_stream* s) {
 
 void vkd_gaussians_reset_stats(vkd_gaussians* g, vkd_stream* s) {
     if (!g->count) return;
-    vkd_stream_fill(s, g->grad2d.addr, g->count, 0);
-    vkd_stream_fill(s, g->vis.addr, g->count, 0);
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_stream_fill(s, g->stats[k].addr, g->count, 0);
 }
 
 void vkd_gaussians_reset_opacity(vkd_gaussians* g, vkd_stream* s, float max_opacity) {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 typedef struct densify_rules {
-    float grad_threshold, percent_dense, min_opacity, max_scale;
+    float grad_threshold, percent_dense, min_opacity, max_scale, max_screen_radius;
     bool size_prune, densify;
 } densify_rules;
 
@@ -19,15 +19,16 @@ static vkd_status resolve(const vkd_gaussians_densify_desc* desc, densify_rules*
     r->percent_dense = d.percent_dense != 0 ? d.percent_dense : 0.01f;
     r->min_opacity = d.min_opacity != 0 ? d.min_opacity : 0.005f;
     r->max_scale = d.max_scale != 0 ? d.max_scale : 0.1f;
+    r->max_screen_radius = d.max_screen_radius;
     r->size_prune = !d.no_size_prune;
     r->densify = !d.prune_only;
     if (!(r->grad_threshold > 0) || !(r->percent_dense > 0) || !(r->min_opacity > 0 && r->min_opacity < 1) ||
-        !(r->max_scale > 0))
+        !(r->max_scale > 0) || !(r->max_screen_radius >= 0))
         return vkd_error_set(err, VKD_ERR_INVALID,
                              "gaussians_densify: need grad_threshold > 0, percent_dense > 0, 0 < min_opacity < 1, "
-                             "max_scale > 0 (got %g, %g, %g, %g)",
+                             "max_scale > 0, max_screen_radius >= 0 (got %g, %g, %g, %g, %g)",
                              (double)r->grad_threshold, (double)r->percent_dense, (double)r->min_opacity,
-                             (double)r->max_scale);
+                             (double)r->max_scale, (double)r->max_screen_radius);
     return VKD_OK;
 }
 
@@ -57,8 +58,9 @@ vkd_status vkd_gaussians_densify(vkd_gaussians* g, vkd_stream* s, const vkd_gaus
 
     vkd_gaussians_mark_push mp = {
         .params = g->buf[VKD_GAUSSIANS_PARAMS].addr,
-        .grad2d = g->grad2d.addr,
-        .vis = g->vis.addr,
+        .grad2d = g->stats[GAUSSIANS_STAT_GRAD2D].addr,
+        .vis = g->stats[GAUSSIANS_STAT_VIS].addr,
+        .max_radius = g->stats[GAUSSIANS_STAT_RADIUS].addr,
         .flags = flags,
         .outputs = rows,
         .count = n,
@@ -70,6 +72,7 @@ vkd_status vkd_gaussians_densify(vkd_gaussians* g, vkd_stream* s, const vkd_gaus
         .min_opacity = r.min_opacity,
         .max_scale = r.max_scale * g->extent,
         .split_div = (float)SPLIT_DIV,
+        .max_screen_radius = r.size_prune ? r.max_screen_radius : 0.0f,
     };
     vkd_stream_dispatch_1d(s, VKD_KERNEL(field_gaussians_densify_mark), &mp, sizeof mp, n, 256);
     vkd_scan_exclusive_u32(s, offsets, rows, n, scan_bytes ? tmp.addr + off_scan : 0);
@@ -95,10 +98,9 @@ vkd_status vkd_gaussians_densify(vkd_gaussians* g, vkd_stream* s, const vkd_gaus
         vkd_buffer_free(gpu, &tmp);
         return vkd_error_prefix(err, "gaussians_densify: %u -> %u Gaussians: ", n, total);
     }
-    vkd_buffer n2d = {0}, nvis = {0};
+    vkd_buffer ns[GAUSSIANS_STAT_COUNT] = {{0}};
     if (cap != g->cap) {
-        st = vkd_buffer_alloc(gpu, (size_t)cap * 4, &n2d, err);
-        if (!st && (st = vkd_buffer_alloc(gpu, (size_t)cap * 4, &nvis, err))) vkd_buffer_free(gpu, &n2d);
+        st = vkd_gaussians_alloc_stats(gpu, cap, ns, err);
         if (st) {
             for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(gpu, &nb[b]);
             vkd_buffer_free(gpu, &tmp);
@@ -119,29 +121,26 @@ vkd_status vkd_gaussians_densify(vkd_gaussians* g, vkd_stream* s, const vkd_gaus
     };
     vkd_stream_dispatch_1d(s, VKD_KERNEL_SPEC(field_gaussians_densify_scatter, g->row - GAUSSIANS_OFF_SH), &sp,
                            sizeof sp, (uint64_t)n * g->row, 256);
-    vkd_addr s2d = n2d.addr ? n2d.addr : g->grad2d.addr, svis = nvis.addr ? nvis.addr : g->vis.addr;
-    if (total) {
-        vkd_stream_fill(s, s2d, total, 0);
-        vkd_stream_fill(s, svis, total, 0);
-    }
+    if (total)
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++)
+            vkd_stream_fill(s, ns[k].addr ? ns[k].addr : g->stats[k].addr, total, 0);
     st = vkd_stream_submit(s, err);
     vkd_buffer_free(gpu, &tmp);
     if (st) {
         // The old buffers still hold the state from before the call.
         for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) vkd_buffer_free(gpu, &nb[b]);
-        vkd_buffer_free(gpu, &n2d);
-        vkd_buffer_free(gpu, &nvis);
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) vkd_buffer_free(gpu, &ns[k]);
         return vkd_error_prefix(err, "gaussians_densify: ");
     }
     for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) {
         vkd_buffer_free(gpu, &g->buf[b]);
         g->buf[b] = nb[b];
     }
-    if (n2d.addr) {
-        vkd_buffer_free(gpu, &g->grad2d);
-        vkd_buffer_free(gpu, &g->vis);
-        g->grad2d = n2d, g->vis = nvis;
-    }
+    if (ns[0].addr)
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) {
+            vkd_buffer_free(gpu, &g->stats[k]);
+            g->stats[k] = ns[k];
+        }
     g->cap = cap;
     g->count = total;
     g->densify_calls++;

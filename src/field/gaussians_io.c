@@ -64,6 +64,8 @@ done:
 static const char* const group_names[VKD_GAUSSIANS_GROUP_COUNT] = {"means", "log_scales", "quats", "opacity_logits",
                                                                     "sh"};
 static const char* const buffer_prefix[VKD_GAUSSIANS_BUFFER_COUNT] = {"params", NULL, "adam_m", "adam_v"};
+static const char* const stat_names[GAUSSIANS_STAT_COUNT] = {"stats.grad2d_norm", "stats.vis_count",
+                                                             "stats.max_radius"};
 
 static int group_shape(vkd_gaussians_group grp, uint32_t n, int deg, int64_t shape[3]) {
     shape[0] = n;
@@ -77,13 +79,13 @@ static int group_shape(vkd_gaussians_group grp, uint32_t n, int deg, int64_t sha
 
 vkd_status vkd_gaussians_save_checkpoint(vkd_gaussians* g, vkd_stream* s, const char* path, vkd_error* err) {
     vkd_gaussians_host h[VKD_GAUSSIANS_BUFFER_COUNT] = {{0}};
-    float* stats = malloc(((size_t)g->count * 2 + 1) * sizeof(float));
+    float* stats = malloc(((size_t)g->count * GAUSSIANS_STAT_COUNT + 1) * sizeof(float));
     vkd_status st = stats ? VKD_OK : vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
     for (int b = 0; !st && b < VKD_GAUSSIANS_BUFFER_COUNT; b++)
         if (buffer_prefix[b]) st = vkd_gaussians_download(g, s, (vkd_gaussians_buffer)b, &h[b], err);
-    if (!st) st = vkd_gaussians_download_stats(g, s, stats, stats + g->count, err);
+    if (!st) st = vkd_gaussians_download_stats(g, s, stats, stats + g->count, stats + 2 * (size_t)g->count, err);
     if (!st) {
-        vkd_tensor_write t[3 * VKD_GAUSSIANS_GROUP_COUNT + 2];
+        vkd_tensor_write t[3 * VKD_GAUSSIANS_GROUP_COUNT + GAUSSIANS_STAT_COUNT];
         char names[3 * VKD_GAUSSIANS_GROUP_COUNT][40];
         size_t nt = 0;
         for (int b = 0; b < VKD_GAUSSIANS_BUFFER_COUNT; b++) {
@@ -96,10 +98,9 @@ vkd_status vkd_gaussians_save_checkpoint(vkd_gaussians* g, vkd_stream* s, const 
                 nt++;
             }
         }
-        t[nt++] = (vkd_tensor_write){.name = "stats.grad2d_norm", .dtype = VKD_DTYPE_F32, .ndim = 1,
-                                     .shape = {g->count}, .data = stats};
-        t[nt++] = (vkd_tensor_write){.name = "stats.vis_count", .dtype = VKD_DTYPE_F32, .ndim = 1,
-                                     .shape = {g->count}, .data = stats + g->count};
+        for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++)
+            t[nt++] = (vkd_tensor_write){.name = stat_names[k], .dtype = VKD_DTYPE_F32, .ndim = 1,
+                                         .shape = {g->count}, .data = stats + (size_t)k * g->count};
         char step[16], deg[8], active[8], extent[32], seed[16], calls[16];
         snprintf(step, sizeof step, "%u", g->step);
         snprintf(deg, sizeof deg, "%d", g->sh_degree);
@@ -190,17 +191,19 @@ vkd_status vkd_gaussians_load_checkpoint(vkd_gpu* gpu, vkd_stream* s, const char
                 goto done;
         }
     }
-    stats = malloc(((size_t)n * 2 + 1) * sizeof(float));
+    stats = calloc((size_t)n * GAUSSIANS_STAT_COUNT + 1, sizeof(float));
     if (!stats) {
         st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
         goto done;
     }
     int64_t sshape[1] = {n};
-    if ((st = vkd_safetensors_expect(sf, "stats.grad2d_norm", 1, sshape, NULL, err)) ||
-        (st = vkd_safetensors_expect(sf, "stats.vis_count", 1, sshape, NULL, err)) ||
-        (st = vkd_safetensors_read_f32(sf, "stats.grad2d_norm", stats, n, err)) ||
-        (st = vkd_safetensors_read_f32(sf, "stats.vis_count", stats + n, n, err)))
-        goto done;
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++) {
+        // stats.max_radius came later: files without it load with zeros (nothing tracked yet).
+        if (k == GAUSSIANS_STAT_RADIUS && !vkd_safetensors_find(sf, stat_names[k])) continue;
+        if ((st = vkd_safetensors_expect(sf, stat_names[k], 1, sshape, NULL, err)) ||
+            (st = vkd_safetensors_read_f32(sf, stat_names[k], stats + (size_t)k * n, n, err)))
+            goto done;
+    }
 
     vkd_gaussians_desc d = desc ? *desc : (vkd_gaussians_desc){0};
     d.sh_degree = (int)deg;
@@ -211,9 +214,8 @@ vkd_status vkd_gaussians_load_checkpoint(vkd_gpu* gpu, vkd_stream* s, const char
     if ((st = vkd_gaussians_upload(g, s, &h[VKD_GAUSSIANS_PARAMS], &h[VKD_GAUSSIANS_ADAM_M],
                                    &h[VKD_GAUSSIANS_ADAM_V], err)))
         goto done;
-    if ((st = vkd_buffer_upload(gpu, &g->grad2d, 0, stats, (size_t)n * 4, err)) ||
-        (st = vkd_buffer_upload(gpu, &g->vis, 0, stats + n, (size_t)n * 4, err)))
-        goto done;
+    for (int k = 0; k < GAUSSIANS_STAT_COUNT; k++)
+        if ((st = vkd_buffer_upload(gpu, &g->stats[k], 0, stats + (size_t)k * n, (size_t)n * 4, err))) goto done;
     g->step = step;
     g->active_sh_degree = (int)active;
     g->densify_calls = calls;

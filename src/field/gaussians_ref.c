@@ -49,13 +49,15 @@ static void copy_row(double* dst, uint32_t out_count, uint32_t j, const double* 
 uint32_t vkd_ref_gaussians_densify(double* out_params, double* out_grads, double* out_m, double* out_v,
                                    uint32_t* flags_out, const double* params, const double* grads, const double* m,
                                    const double* v, const double* grad2d_norm, const double* vis_count,
-                                   uint32_t count, int deg, double extent, const vkd_gaussians_densify_desc* desc,
+                                   const double* max_radius, uint32_t count, int deg, double extent,
+                                   const vkd_gaussians_densify_desc* desc,
                                    uint32_t seed) {
     vkd_gaussians_densify_desc d = desc ? *desc : (vkd_gaussians_densify_desc){0};
     double threshold = d.grad_threshold != 0 ? d.grad_threshold : 0.0002;
     double percent_dense = d.percent_dense != 0 ? d.percent_dense : 0.01;
     double min_opacity = d.min_opacity != 0 ? d.min_opacity : 0.005;
     double max_scale = d.max_scale != 0 ? d.max_scale : 0.1;
+    double max_screen = d.no_size_prune ? 0 : d.max_screen_radius;
     const double split_div = 1.6;
     const double* ls_all = params + vkd_gaussians_group_offset(VKD_GAUSSIANS_LOG_SCALES, count, deg);
     const double* logit_all = params + vkd_gaussians_group_offset(VKD_GAUSSIANS_OPACITY, count, deg);
@@ -70,8 +72,10 @@ uint32_t vkd_ref_gaussians_densify(double* out_params, double* out_grads, double
         bool dens = !d.prune_only && grad >= threshold;
         bool clone = dens && smax <= percent_dense * extent, split = dens && !clone;
         bool low = opacity < min_opacity;
-        bool prune_self = low || (!d.no_size_prune && smax > max_scale * extent);
-        bool prune_child = low || (!d.no_size_prune && smax / split_div > max_scale * extent);
+        // Clones and children inherit the parent's screen radius (gsplat's running state).
+        bool screen_big = max_screen > 0 && max_radius && max_radius[i] > max_screen;
+        bool prune_self = low || screen_big || (!d.no_size_prune && smax > max_scale * extent);
+        bool prune_child = low || screen_big || (!d.no_size_prune && smax / split_div > max_scale * extent);
         uint32_t f = 0;
         if (!split && !prune_self) f |= VKD_GAUSSIANS_KEEP, total++;
         if (clone && !prune_self) f |= VKD_GAUSSIANS_CLONE, total++;

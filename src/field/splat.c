@@ -25,15 +25,16 @@ struct vkd_splat_ctx {
     bool cas_atomics;
     uint32_t ppt;  // pixels per rasterizer invocation (spec constant of splat_raster*.comp)
     scratch cams, proj, counts, offsets, scan_tmp, keys, values, sort_tmp, ranges, final_t, last, grad2d;
+    scratch radii, normals;  // per (view, Gaussian): pixel radius; normal (only with a normals image)
     // The latest forward, for the backward and for vkd_splat_ctx_stats.
-    bool have_forward;
+    bool have_forward, have_normals;
     uint32_t views, n, width, height, tiles_x, tiles_y, total, key_bits, sh_degree, sh_stride;
     float bg[3];
 };
 
 #define SCRATCH_LIST(c)                                                                                       \
     &(c)->cams, &(c)->proj, &(c)->counts, &(c)->offsets, &(c)->scan_tmp, &(c)->keys, &(c)->values,            \
-        &(c)->sort_tmp, &(c)->ranges, &(c)->final_t, &(c)->last, &(c)->grad2d
+        &(c)->sort_tmp, &(c)->ranges, &(c)->final_t, &(c)->last, &(c)->grad2d, &(c)->radii, &(c)->normals
 
 vkd_status vkd_splat_ctx_create(vkd_gpu* gpu, const vkd_splat_desc* desc, vkd_splat_ctx** out, vkd_error* err) {
     vkd_splat_ctx* c = calloc(1, sizeof *c);
@@ -179,6 +180,7 @@ vkd_status vkd_splat_forward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_ou
     vkd_status st = check_params("splat_forward", p, cams, views, err);
     if (st) return st;
     c->have_forward = false;
+    bool normals = out && out->normal;
     uint32_t n = p->count, B = (uint32_t)views;
     uint32_t W = (uint32_t)cams[0].width, H = (uint32_t)cams[0].height;
     uint32_t tx = (W + SPLAT_TILE - 1) / SPLAT_TILE, ty = (H + SPLAT_TILE - 1) / SPLAT_TILE;
@@ -190,6 +192,8 @@ vkd_status vkd_splat_forward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_ou
     if ((st = ensure(c, s, &c->cams, (uint64_t)B * SPLAT_CAM_FLOATS * 4, &flushed, "cameras", err)) ||
         (st = ensure(c, s, &c->proj, pairs * SPLAT_PROJ_FLOATS * 4, &flushed, "projected Gaussians", err)) ||
         (st = ensure(c, s, &c->counts, pairs * 4, &flushed, "tile counts", err)) ||
+        (st = ensure(c, s, &c->radii, pairs * 4, &flushed, "pixel radii", err)) ||
+        (normals && (st = ensure(c, s, &c->normals, pairs * SPLAT_NORMAL_FLOATS * 4, &flushed, "normals", err))) ||
         (st = ensure(c, s, &c->offsets, (pairs + 1) * 4, &flushed, "tile offsets", err)) ||
         (st = ensure(c, s, &c->scan_tmp, vkd_scan_scratch_bytes((uint32_t)pairs), &flushed, "scan scratch", err)) ||
         (st = ensure(c, s, &c->ranges, (uint64_t)tiles * B * 2 * 4, &flushed, "tile ranges", err)) ||
@@ -204,7 +208,7 @@ vkd_status vkd_splat_forward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_ou
         vkd_splat_project_push pp = {
             .means = p->means, .log_scales = p->log_scales, .quats = p->quats, .opacity_logits = p->opacity_logits,
             .sh = p->sh, .cams = c->cams.b.addr, .proj = c->proj.b.addr, .counts = c->counts.b.addr,
-            .n = n, .views = B, .sh_degree = (uint32_t)p->sh_degree, .sh_stride = sh_stride,
+            .radii = c->radii.b.addr, .normals = normals ? c->normals.b.addr : 0, .n = n, .views = B, .sh_degree = (uint32_t)p->sh_degree, .sh_stride = sh_stride,
             .width = W, .height = H, .tiles_x = tx, .tiles_y = ty,
         };
         vkd_stream_dispatch_1d(s, VKD_KERNEL(field_splat_project), &pp, sizeof pp, pairs, 128);
@@ -242,22 +246,24 @@ vkd_status vkd_splat_forward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_ou
         .proj = c->proj.b.addr, .ranges = c->ranges.b.addr, .values = c->values.cap ? c->values.b.addr : 0,
         .rgb = out ? out->rgb : 0, .alpha = out ? out->alpha : 0, .depth = out ? out->depth : 0,
         .final_t = c->final_t.b.addr, .last = c->last.b.addr,
+        .normals = normals ? c->normals.b.addr : 0, .normal = normals ? out->normal : 0,
         .n = n, .width = W, .height = H, .tiles_x = tx, .tiles_per_view = tiles,
         .bg_r = bgc[0], .bg_g = bgc[1], .bg_b = bgc[2],
     };
-    vkd_kernel_desc raster = VKD_KERNEL_SPEC(field_splat_raster, c->ppt, SPLAT_TILE / c->ppt);
+    vkd_kernel_desc raster = VKD_KERNEL_SPEC(field_splat_raster, c->ppt, SPLAT_TILE / c->ppt, normals);
     vkd_stream_dispatch(s, raster, &rp, sizeof rp, tx, ty, B);
 
     c->have_forward = true;
+    c->have_normals = normals;
     c->views = B, c->n = n, c->width = W, c->height = H, c->tiles_x = tx, c->tiles_y = ty;
     c->total = total, c->key_bits = key_bits, c->sh_degree = (uint32_t)p->sh_degree, c->sh_stride = sh_stride;
     memcpy(c->bg, bgc, sizeof bgc);
     return VKD_OK;
 }
 
-vkd_status vkd_splat_backward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_grads* g, vkd_addr grad2d_norm,
-                              vkd_addr vis_count, const vkd_splat_outputs* dout, const vkd_splat_params* p,
-                              const vkd_camera* cams, int views, vkd_error* err) {
+vkd_status vkd_splat_backward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_grads* g,
+                              const vkd_splat_densify_stats* stats, const vkd_splat_outputs* dout,
+                              const vkd_splat_params* p, const vkd_camera* cams, int views, vkd_error* err) {
     vkd_status st = check_params("splat_backward", p, cams, views, err);
     if (st) return st;
     if (!c->have_forward)
@@ -269,33 +275,49 @@ vkd_status vkd_splat_backward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_g
                              "had %u (degree %u), %u views of %ux%u; run the backward after its own forward",
                              p->count, p->sh_degree, views, cams[0].width, cams[0].height, c->n, c->sh_degree,
                              c->views, c->width, c->height);
-    uint32_t n = c->n, B = c->views;
-    uint64_t pairs = (uint64_t)n * B;
-    if (!c->total || !n) return VKD_OK;  // nothing was drawn: every gradient is zero
     vkd_splat_outputs none = {0};
     if (!dout) dout = &none;
+    if (dout->normal && !c->have_normals)
+        return vkd_error_set(err, VKD_ERR_INVALID,
+                             "splat_backward: dout->normal is set but the latest forward rendered no normals image; "
+                             "set out->normal in the forward");
+    uint32_t n = c->n, B = c->views;
+    uint64_t pairs = (uint64_t)n * B;
+    if (!c->total || !n) return VKD_OK;  // nothing was drawn: every gradient and statistic is unchanged
     vkd_splat_grads no_grads = {0};
     if (!g) g = &no_grads;
+    vkd_splat_densify_stats no_stats = {0};
+    if (!stats) stats = &no_stats;
     bool want_params = g->means || g->log_scales || g->quats || g->opacity_logits || g->sh;
-    bool want_stats = grad2d_norm || vis_count;
+    bool want_stats = stats->grad2d_norm || stats->vis_count || stats->max_radius;
+    bool any_dout = dout->rgb || dout->alpha || dout->depth || dout->normal;
     if (!want_params && !want_stats) return VKD_OK;
-    if (!dout->rgb && !dout->alpha && !dout->depth && !want_stats) return VKD_OK;
+    if (!any_dout && !want_stats) return VKD_OK;
 
+    // The normal's gradient extends each (view, Gaussian) record only when there is one.
+    bool normals = dout->normal != 0;
+    uint32_t gf = normals ? SPLAT_G_FLOATS_NORMALS : SPLAT_G_FLOATS;
+    if (pairs * gf > UINT32_MAX)  // check_params covered 12 floats per pair, this record may be 13
+        return vkd_error_set(err, VKD_ERR_UNSUPPORTED,
+                             "splat_backward: %u Gaussians x %u views with a normals gradient exceed the 32-bit "
+                             "indexing limit; backpropagate fewer views per call",
+                             n, B);
     bool flushed = false;
-    if ((st = ensure(c, s, &c->grad2d, pairs * SPLAT_G_FLOATS * 4, &flushed, "2D gradients", err))) return st;
+    if ((st = ensure(c, s, &c->grad2d, pairs * gf * 4, &flushed, "2D gradients", err))) return st;
     record_cameras(c, s, cams, views);
-    vkd_stream_fill(s, c->grad2d.b.addr, (uint32_t)(pairs * SPLAT_G_FLOATS), 0);
-    if (dout->rgb || dout->alpha || dout->depth) {
+    vkd_stream_fill(s, c->grad2d.b.addr, (uint32_t)(pairs * gf), 0);
+    if (any_dout) {
         vkd_splat_raster_bwd_push rb = {
             .proj = c->proj.b.addr, .ranges = c->ranges.b.addr, .values = c->values.b.addr,
             .final_t = c->final_t.b.addr, .last = c->last.b.addr,
             .d_rgb = dout->rgb, .d_alpha = dout->alpha, .d_depth = dout->depth, .grad2d = c->grad2d.b.addr,
+            .normals = normals ? c->normals.b.addr : 0, .d_normal = dout->normal,
             .n = n, .width = c->width, .height = c->height, .tiles_x = c->tiles_x,
             .tiles_per_view = c->tiles_x * c->tiles_y, .bg_r = c->bg[0], .bg_g = c->bg[1], .bg_b = c->bg[2],
         };
         vkd_kernel_desc k = c->cas_atomics
-                                ? VKD_KERNEL_SPEC(field_splat_raster_bwd_cas, c->ppt, SPLAT_TILE / c->ppt)
-                                : VKD_KERNEL_SPEC(field_splat_raster_bwd, c->ppt, SPLAT_TILE / c->ppt);
+                                ? VKD_KERNEL_SPEC(field_splat_raster_bwd_cas, c->ppt, SPLAT_TILE / c->ppt, normals)
+                                : VKD_KERNEL_SPEC(field_splat_raster_bwd, c->ppt, SPLAT_TILE / c->ppt, normals);
         vkd_stream_dispatch(s, k, &rb, sizeof rb, c->tiles_x, c->tiles_y, B);
     }
     if (want_params) {
@@ -307,12 +329,13 @@ vkd_status vkd_splat_backward(vkd_splat_ctx* c, vkd_stream* s, const vkd_splat_g
             .n = n, .views = B, .sh_degree = c->sh_degree, .sh_stride = c->sh_stride,
             .width = c->width, .height = c->height,
         };
-        vkd_stream_dispatch_1d(s, VKD_KERNEL(field_splat_project_bwd), &pb, sizeof pb, n, 64);
+        vkd_stream_dispatch_1d(s, VKD_KERNEL_SPEC(field_splat_project_bwd, normals), &pb, sizeof pb, n, 64);
     }
     if (want_stats) {
         vkd_splat_stats_push sp = {
-            .counts = c->counts.b.addr, .grad2d = c->grad2d.b.addr, .grad2d_norm = grad2d_norm,
-            .vis_count = vis_count, .n = n, .views = B, .width = c->width, .height = c->height,
+            .counts = c->counts.b.addr, .grad2d = c->grad2d.b.addr, .radii = c->radii.b.addr,
+            .grad2d_norm = stats->grad2d_norm, .vis_count = stats->vis_count, .max_radius = stats->max_radius,
+            .n = n, .views = B, .width = c->width, .height = c->height, .g_floats = gf,
         };
         vkd_stream_dispatch_1d(s, VKD_KERNEL(field_splat_stats), &sp, sizeof sp, n, 128);
     }

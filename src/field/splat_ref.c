@@ -27,6 +27,8 @@ typedef struct rproj {
     double conic[3];     // a, b, c of the inverse 2D covariance
     double opac;
     double color[3];
+    double normal[3];    // world-space shortest axis facing the camera
+    double radius;       // pixels, ceil(3 sqrt(lambda_max))
     int x0, y0, x1, y1;  // tiles [x0, x1) x [y0, y1)
 } rproj;
 
@@ -110,6 +112,8 @@ typedef struct pstate {
     double cov[3];          // 2D covariance (with the 0.3 blur): a, b, c
     double dir[3], dlen;    // view direction for SH and |mu - campos|
     double basis[16], raw[3];
+    int axis;               // the normal: column `axis` of R times sgn
+    double sgn;
 } pstate;
 
 static bool project(const vkd_ref_splat_params* p, uint32_t i, const cam_d* c, rproj* o, pstate* st) {
@@ -162,7 +166,7 @@ static bool project(const vkd_ref_splat_params* p, uint32_t i, const cam_d* c, r
     o->y0 = (int)clampd(floor((v - radius) / VKD_SPLAT_TILE), 0, tiles_y);
     o->y1 = (int)clampd(ceil((v + radius) / VKD_SPLAT_TILE), 0, tiles_y);
     if (!(radius > 0) || o->x1 <= o->x0 || o->y1 <= o->y0) return false;
-    o->u = u, o->v = v, o->z = z;
+    o->u = u, o->v = v, o->z = z, o->radius = radius;
     o->conic[0] = c11 / det, o->conic[1] = -c01 / det, o->conic[2] = c00 / det;
     o->opac = 1.0 / (1.0 + exp(-p->opacity_logits[i]));
     double d[3];
@@ -178,6 +182,15 @@ static bool project(const vkd_ref_splat_params* p, uint32_t i, const cam_d* c, r
         st->raw[ch] = acc + 0.5;
         o->color[ch] = fmax(st->raw[ch], 0.0);
     }
+    // Normal: the axis of the smallest scale (first of equal ones), flipped toward the camera.
+    const double* ls = p->log_scales + 3 * (size_t)i;
+    st->axis = 0;
+    if (ls[1] < ls[st->axis]) st->axis = 1;
+    if (ls[2] < ls[st->axis]) st->axis = 2;
+    double facing = 0;
+    for (int k = 0; k < 3; k++) facing += st->R[k * 3 + st->axis] * (c->pos[k] - mu[k]);
+    st->sgn = facing >= 0 ? 1.0 : -1.0;
+    for (int k = 0; k < 3; k++) o->normal[k] = st->sgn * st->R[k * 3 + st->axis];
     o->visible = true;
     return true;
 }
@@ -212,13 +225,15 @@ typedef struct contrib {
     double alpha, vis, T, dx, dy;
 } contrib;
 
-// Composites one pixel; fills list (if not NULL) with its contributors. Returns the count.
+// Composites one pixel (color C, depth D, normal N); fills list (if not NULL) with its
+// contributors. Returns the count.
 static uint32_t composite(const rproj* pr, const uint32_t* order, uint32_t m, int px, int py, double C[3], double* D,
-                          double* Tfinal, contrib* list) {
+                          double N[3], double* Tfinal, contrib* list) {
     int tx = px / VKD_SPLAT_TILE, ty = py / VKD_SPLAT_TILE;
     double fx = px + 0.5, fy = py + 0.5, T = 1;
     uint32_t nc = 0;
     C[0] = C[1] = C[2] = 0;
+    N[0] = N[1] = N[2] = 0;
     *D = 0;
     for (uint32_t k = 0; k < m; k++) {
         const rproj* g = &pr[order[k]];
@@ -232,6 +247,7 @@ static uint32_t composite(const rproj* pr, const uint32_t* order, uint32_t m, in
         double next = T * (1 - alpha);
         if (next < 1e-4) break;
         for (int ch = 0; ch < 3; ch++) C[ch] += g->color[ch] * alpha * T;
+        for (int k = 0; k < 3; k++) N[k] += g->normal[k] * alpha * T;
         *D += g->z * alpha * T;
         if (list) list[nc] = (contrib){order[k], alpha, vis, T, dx, dy};
         nc++;
@@ -241,7 +257,7 @@ static uint32_t composite(const rproj* pr, const uint32_t* order, uint32_t m, in
     return nc;
 }
 
-void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, const vkd_ref_splat_params* p,
+void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, double* normal, const vkd_ref_splat_params* p,
                            const vkd_camera* cams, int views, const double bg[3]) {
     uint32_t n = p->count;
     rproj* pr = malloc((n ? n : 1) * sizeof *pr);
@@ -254,13 +270,15 @@ void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, const vkd_
         uint32_t m = sorted_visible(pr, n, order);
         for (int y = 0; y < c.h; y++)
             for (int x = 0; x < c.w; x++) {
-                double C[3], D, T;
-                composite(pr, order, m, x, y, C, &D, &T, NULL);
+                double C[3], D, N[3], T;
+                composite(pr, order, m, x, y, C, &D, N, &T, NULL);
                 size_t pix = (size_t)y * c.w + x;
                 if (rgb)
                     for (int ch = 0; ch < 3; ch++) rgb[((size_t)b * 3 + ch) * hw + pix] = C[ch] + T * (bg ? bg[ch] : 0);
                 if (alpha) alpha[(size_t)b * hw + pix] = 1 - T;
                 if (depth) depth[(size_t)b * hw + pix] = D;
+                if (normal)
+                    for (int k = 0; k < 3; k++) normal[((size_t)b * 3 + k) * hw + pix] = N[k];
             }
     }
     free(pr);
@@ -268,7 +286,7 @@ void vkd_ref_splat_forward(double* rgb, double* alpha, double* depth, const vkd_
 }
 
 // Per (view, Gaussian) gradient w.r.t. the projected quantities.
-enum { G_U, G_V, G_A, G_B, G_C, G_OPAC, G_R, G_G, G_BL, G_Z, G_COUNT };
+enum { G_U, G_V, G_A, G_B, G_C, G_OPAC, G_R, G_G, G_BL, G_Z, G_N, G_COUNT = G_N + 3 };
 
 static void project_backward(const vkd_ref_splat_params* p, uint32_t i, const cam_d* c, const pstate* st,
                              const double g2[G_COUNT], const vkd_ref_splat_grads* g) {
@@ -350,6 +368,8 @@ static void project_backward(const vkd_ref_splat_params* p, uint32_t i, const ca
         }
         if (g->log_scales) g->log_scales[3 * (size_t)i + k] += vs * st->s[k];
     }
+    // normal = sgn R[:, axis], with the axis and the flip held constant (piecewise constant).
+    for (int r = 0; r < 3; r++) v_R[r * 3 + st->axis] += st->sgn * g2[G_N + r];
     if (g->quats) {
         double w = st->qn[0], qx = st->qn[1], qy = st->qn[2], qz = st->qn[3];
         const double* r = v_R;
@@ -363,9 +383,11 @@ static void project_backward(const vkd_ref_splat_params* p, uint32_t i, const ca
     }
 }
 
-void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, double* grad2d_norm, double* vis_count,
-                            const double* d_rgb, const double* d_alpha, const double* d_depth,
+void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, const vkd_ref_splat_stats* stats, const double* d_rgb,
+                            const double* d_alpha, const double* d_depth, const double* d_normal,
                             const vkd_ref_splat_params* p, const vkd_camera* cams, int views, const double bg[3]) {
+    vkd_ref_splat_stats no_stats = {0};
+    if (!stats) stats = &no_stats;
     uint32_t n = p->count;
     size_t nn = n ? n : 1;
     rproj* pr = malloc(nn * sizeof *pr);
@@ -381,16 +403,18 @@ void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, double* grad2d_norm, d
         memset(g2, 0, nn * sizeof *g2);
         for (int y = 0; y < c.h; y++)
             for (int x = 0; x < c.w; x++) {
-                double C[3], D, Tf;
-                uint32_t nc = composite(pr, order, m, x, y, C, &D, &Tf, list);
+                double C[3], D, N[3], Tf;
+                uint32_t nc = composite(pr, order, m, x, y, C, &D, N, &Tf, list);
                 size_t pix = (size_t)y * c.w + x;
-                double vc[3] = {0, 0, 0}, va = 0, vd = 0;
+                double vc[3] = {0, 0, 0}, vn[3] = {0, 0, 0}, va = 0, vd = 0;
                 if (d_rgb)
                     for (int ch = 0; ch < 3; ch++) vc[ch] = d_rgb[((size_t)b * 3 + ch) * hw + pix];
+                if (d_normal)
+                    for (int k = 0; k < 3; k++) vn[k] = d_normal[((size_t)b * 3 + k) * hw + pix];
                 if (d_alpha) va = d_alpha[(size_t)b * hw + pix];
                 if (d_depth) vd = d_depth[(size_t)b * hw + pix];
                 double bgdot = bg ? bg[0] * vc[0] + bg[1] * vc[1] + bg[2] * vc[2] : 0;
-                double buf[3] = {0, 0, 0}, bufd = 0;
+                double buf[3] = {0, 0, 0}, bufn[3] = {0, 0, 0}, bufd = 0;
                 for (uint32_t k = nc; k-- > 0;) {
                     const contrib* e = &list[k];
                     const rproj* q = &pr[e->i];
@@ -401,6 +425,11 @@ void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, double* grad2d_norm, d
                         gi[G_R + ch] += fac * vc[ch];
                         v_alpha += (q->color[ch] * e->T - buf[ch] * ra) * vc[ch];
                         buf[ch] += q->color[ch] * fac;
+                    }
+                    for (int k = 0; k < 3; k++) {
+                        gi[G_N + k] += fac * vn[k];
+                        v_alpha += (q->normal[k] * e->T - bufn[k] * ra) * vn[k];
+                        bufn[k] += q->normal[k] * fac;
                     }
                     v_alpha += -Tf * ra * bgdot + Tf * ra * va;
                     v_alpha += (q->z * e->T - bufd * ra) * vd;
@@ -420,9 +449,10 @@ void vkd_ref_splat_backward(const vkd_ref_splat_grads* g, double* grad2d_norm, d
         for (uint32_t i = 0; i < n; i++) {
             if (!pr[i].visible) continue;
             project_backward(p, i, &c, &st[i], g2[i], g);
-            if (grad2d_norm)
-                grad2d_norm[i] += sqrt(pow(g2[i][G_U] * 0.5 * c.w, 2) + pow(g2[i][G_V] * 0.5 * c.h, 2));
-            if (vis_count) vis_count[i] += 1;
+            if (stats->grad2d_norm)
+                stats->grad2d_norm[i] += sqrt(pow(g2[i][G_U] * 0.5 * c.w, 2) + pow(g2[i][G_V] * 0.5 * c.h, 2));
+            if (stats->vis_count) stats->vis_count[i] += 1;
+            if (stats->max_radius) stats->max_radius[i] = fmax(stats->max_radius[i], pr[i].radius);
         }
     }
     free(pr);

@@ -76,12 +76,20 @@ static void set_grads(tu_ctx* t, vkd_gaussians* g, const vkd_gaussians_host* h) 
     tu_free(t, &b);
 }
 
-static void set_stats(tu_ctx* t, vkd_gaussians* g, const float* grad2d, const float* vis, uint32_t n) {
+// radius NULL: leaves the max radius statistic as it is.
+static void set_stats(tu_ctx* t, vkd_gaussians* g, const float* grad2d, const float* vis, const float* radius,
+                      uint32_t n) {
     tu_buf a = tu_upload_f(t, grad2d, n), b = tu_upload_f(t, vis, n);
-    vkd_addr sa, sb;
-    vkd_gaussians_stats(g, &sa, &sb);
-    vkd_stream_copy(t->s, sa, a.addr, n);
-    vkd_stream_copy(t->s, sb, b.addr, n);
+    vkd_splat_densify_stats st;
+    vkd_gaussians_stats(g, &st);
+    vkd_stream_copy(t->s, st.grad2d_norm, a.addr, n);
+    vkd_stream_copy(t->s, st.vis_count, b.addr, n);
+    if (radius) {
+        tu_buf c = tu_upload_f(t, radius, n);
+        vkd_stream_copy(t->s, st.max_radius, c.addr, n);
+        tu_run(t);
+        tu_free(t, &c);
+    }
     tu_run(t);
     tu_free(t, &a);
     tu_free(t, &b);
@@ -153,7 +161,9 @@ static void growth(tu_ctx* t, int deg, uint32_t n, uint32_t new_cap) {
     fill_random(t, &gr, -3, 3);
     float* s2d = malloc((n + 1) * sizeof(float));
     float* svis = malloc((n + 1) * sizeof(float));
-    for (uint32_t i = 0; i < n; i++) s2d[i] = (float)tu_uniform(t, 0, 1), svis[i] = (float)(i % 5);
+    float* srad = malloc((n + 1) * sizeof(float));
+    for (uint32_t i = 0; i < n; i++)
+        s2d[i] = (float)tu_uniform(t, 0, 1), svis[i] = (float)(i % 5), srad[i] = (float)floor(tu_uniform(t, 0, 50));
     ok_status(t, vkd_gaussians_upload(g, t->s, &p, &m, &v, &err), &err, "upload");
     tu_check(t, vkd_gaussians_count(g) == n, "count after upload");
     vkd_gaussians_host z = get(t, g, VKD_GAUSSIANS_GRADS);
@@ -161,7 +171,7 @@ static void growth(tu_ctx* t, int deg, uint32_t n, uint32_t new_cap) {
     close_f(t, "grads zero after upload", z.data, zero, floats(n, deg), 0, 0);
     vkd_gaussians_host_free(&z);
     set_grads(t, g, &gr);
-    set_stats(t, g, s2d, svis, n);
+    set_stats(t, g, s2d, svis, srad, n);
     uint32_t cap0 = vkd_gaussians_capacity(g);
     ok_status(t, vkd_gaussians_reserve(g, t->s, new_cap, &err), &err, "reserve");
     tu_check(t, vkd_gaussians_capacity(g) >= new_cap && vkd_gaussians_capacity(g) % 64 == 0 &&
@@ -176,9 +186,11 @@ static void growth(tu_ctx* t, int deg, uint32_t n, uint32_t new_cap) {
     }
     float* got2d = malloc((n + 1) * sizeof(float));
     float* gotvis = malloc((n + 1) * sizeof(float));
-    ok_status(t, vkd_gaussians_download_stats(g, t->s, got2d, gotvis, &err), &err, "download stats");
+    float* gotrad = malloc((n + 1) * sizeof(float));
+    ok_status(t, vkd_gaussians_download_stats(g, t->s, got2d, gotvis, gotrad, &err), &err, "download stats");
     check_bits(t, "stats grad2d", got2d, s2d, n);
     check_bits(t, "stats vis", gotvis, svis, n);
+    check_bits(t, "stats max radius", gotrad, srad, n);
     // The views moved with the buffers.
     vkd_splat_params sp;
     vkd_gaussians_params(g, &sp);
@@ -194,7 +206,7 @@ static void growth(tu_ctx* t, int deg, uint32_t n, uint32_t new_cap) {
     vkd_status st = vkd_gaussians_upload(g, t->s, &other, NULL, NULL, &err);
     tu_check(t, st == VKD_ERR_INVALID && strstr(err.msg, "SH degree"), "degree mismatch rejected: %s", err.msg);
     vkd_gaussians_host_free(&other);
-    free(zero), free(s2d), free(svis), free(got2d), free(gotvis);
+    free(zero), free(s2d), free(svis), free(srad), free(got2d), free(gotvis), free(gotrad);
     vkd_gaussians_host_free(&p), vkd_gaussians_host_free(&m), vkd_gaussians_host_free(&v), vkd_gaussians_host_free(&gr);
     vkd_gaussians_destroy(g);
 }
@@ -357,7 +369,8 @@ static void reset_opacity(tu_ctx* t) {
 // Densification
 
 // Categories by design (extent E, defaults: threshold 2e-4, percent_dense 0.01, min opacity
-// 0.005, max scale 0.1), each well away from every threshold:
+// 0.005, max scale 0.1; the screen prune at 20 px when on), each well away from every threshold.
+// Gaussians not in a *_SCREEN category have max 2D radii of at most 15 px.
 enum {
     C_KEEP,        // low gradient, small
     C_CLONE,       // high gradient, max scale 0.005 E
@@ -368,13 +381,19 @@ enum {
     C_CLONE_LOW,   // high gradient, small, opacity 0.003: neither it nor its clone survive
     C_UNSEEN,      // never visible, accumulated nothing
     C_SPLIT_SAVE,  // high gradient, max scale 0.12 E: itself too big, children 0.075 E fine
+    C_PRUNE_SCREEN,// low gradient, small, 35 px on screen
+    C_SPLIT_SCREEN,// high gradient, max scale 0.05 E (split), 40 px: the children inherit it
+    C_CLONE_SCREEN,// high gradient, small (clone), 25 px: neither it nor its clone survive
     C_COUNT
 };
 
-static void make_category(tu_ctx* t, vkd_gaussians_host* h, float* g2d, float* vis, uint32_t i, int cat, double E) {
-    static const double max_scale[C_COUNT] = {0.004, 0.005, 0.05, 0.003, 0.2, 0.2, 0.004, 0.006, 0.12};
-    static const double opacity[C_COUNT] = {0.5, 0.6, 0.4, 0.002, 0.7, 0.5, 0.003, 0.3, 0.8};
-    static const bool high[C_COUNT] = {false, true, true, false, false, true, true, false, true};
+static void make_category(tu_ctx* t, vkd_gaussians_host* h, float* g2d, float* vis, float* radius, uint32_t i,
+                          int cat, double E) {
+    static const double max_scale[C_COUNT] = {0.004, 0.005, 0.05, 0.003, 0.2, 0.2, 0.004, 0.006, 0.12,
+                                              0.004, 0.05, 0.005};
+    static const double opacity[C_COUNT] = {0.5, 0.6, 0.4, 0.002, 0.7, 0.5, 0.003, 0.3, 0.8, 0.6, 0.5, 0.4};
+    static const bool high[C_COUNT] = {false, true, true, false, false, true, true, false, true, false, true, true};
+    static const double screen[C_COUNT] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 35, 40, 25};
     int axis = (int)(i % 3);
     for (int k = 0; k < 3; k++) {
         double s = k == axis ? max_scale[cat] : max_scale[cat] * tu_uniform(t, 0.2, 0.7);
@@ -386,15 +405,18 @@ static void make_category(tu_ctx* t, vkd_gaussians_host* h, float* g2d, float* v
     double avg = high[cat] ? tu_uniform(t, 3e-4, 1e-3) : tu_uniform(t, 0, 1.2e-4);
     vis[i] = views;
     g2d[i] = cat == C_UNSEEN ? 0.0f : (float)(avg * views);
+    radius[i] = cat == C_UNSEEN ? 0.0f : screen[cat] > 0 ? (float)screen[cat] : (float)floor(tu_uniform(t, 1, 16));
 }
 
-static uint32_t expected_flags(int cat, bool size_prune, bool prune_only) {
+// screen: the screen-space prune is on (a threshold is given and size pruning is not disabled).
+static uint32_t expected_flags(int cat, bool size_prune, bool prune_only, bool screen) {
     const uint32_t K = VKD_GAUSSIANS_KEEP, C = VKD_GAUSSIANS_CLONE, S = VKD_GAUSSIANS_SPLIT,
                    CH = VKD_GAUSSIANS_CHILDREN;
     if (prune_only) {
         switch (cat) {
         case C_PRUNE_OPAC: case C_CLONE_LOW: return 0;
         case C_PRUNE_SIZE: case C_SPLIT_BIG: case C_SPLIT_SAVE: return size_prune ? 0 : K;
+        case C_PRUNE_SCREEN: case C_SPLIT_SCREEN: case C_CLONE_SCREEN: return screen ? 0 : K;
         default: return K;
         }
     }
@@ -406,14 +428,19 @@ static uint32_t expected_flags(int cat, bool size_prune, bool prune_only) {
     case C_PRUNE_SIZE: return size_prune ? 0 : K;
     case C_SPLIT_BIG: return size_prune ? S : S | CH;
     case C_SPLIT_SAVE: return S | CH;
+    case C_PRUNE_SCREEN: return screen ? 0 : K;
+    case C_SPLIT_SCREEN: return screen ? S : S | CH;
+    case C_CLONE_SCREEN: return screen ? 0 : K | C;
     }
     return 0;
 }
 
-// cat_of: -1 = i % C_COUNT, else every Gaussian in that category.
-static void densify(tu_ctx* t, int deg, uint32_t n, int only_cat, bool size_prune, bool prune_only, uint32_t cap) {
-    tu_case(t, "densify deg=%d n=%u cat=%d size_prune=%d prune_only=%d cap=%u", deg, n, only_cat, size_prune,
-            prune_only, cap);
+// only_cat: -1 = i % C_COUNT, else every Gaussian in that category. max_screen: the screen-space
+// threshold in pixels (0 = off).
+static void densify(tu_ctx* t, int deg, uint32_t n, int only_cat, bool size_prune, bool prune_only, uint32_t cap,
+                    float max_screen) {
+    tu_case(t, "densify deg=%d n=%u cat=%d size_prune=%d prune_only=%d cap=%u max_screen=%g", deg, n, only_cat,
+            size_prune, prune_only, cap, (double)max_screen);
     const double E = 2.0;
     vkd_gaussians* g = make(t, &(vkd_gaussians_desc){.capacity = cap, .sh_degree = deg, .scene_extent = (float)E,
                                                      .seed = 99});
@@ -427,26 +454,29 @@ static void densify(tu_ctx* t, int deg, uint32_t n, int only_cat, bool size_prun
     fill_random(t, &gr, -1, 1);
     float* g2d = malloc((n + 1) * sizeof(float));
     float* vis = malloc((n + 1) * sizeof(float));
+    float* rad = malloc((n + 1) * sizeof(float));
     int* cats = malloc((n + 1) * sizeof(int));
     for (uint32_t i = 0; i < n; i++) {
         cats[i] = only_cat >= 0 ? only_cat : (int)(i % C_COUNT);
-        make_category(t, &p, g2d, vis, i, cats[i], E);
+        make_category(t, &p, g2d, vis, rad, i, cats[i], E);
     }
     ok_status(t, vkd_gaussians_upload(g, t->s, &p, &m, &v, &err), &err, "upload");
     set_grads(t, g, &gr);
-    set_stats(t, g, g2d, vis, n);
+    set_stats(t, g, g2d, vis, rad, n);
 
     // The reference on the same inputs (as the device holds them: float values).
     double *dp = to_d(p.data, F), *dm = to_d(m.data, F), *dv = to_d(v.data, F), *dg = to_d(gr.data, F);
-    double *d2d = to_d(g2d, n), *dvis = to_d(vis, n);
+    double *d2d = to_d(g2d, n), *dvis = to_d(vis, n), *drad = to_d(rad, n);
     double *op = tu_alloc_d(2 * F), *om = tu_alloc_d(2 * F), *ov = tu_alloc_d(2 * F), *og = tu_alloc_d(2 * F);
     uint32_t* flags = malloc((n + 1) * sizeof *flags);
-    vkd_gaussians_densify_desc desc = {.no_size_prune = !size_prune, .prune_only = prune_only};
+    vkd_gaussians_densify_desc desc = {.no_size_prune = !size_prune, .prune_only = prune_only,
+                                       .max_screen_radius = max_screen};
     uint32_t seed = vkd_gaussians_densify_seed(g);
-    uint32_t want_n = vkd_ref_gaussians_densify(op, og, om, ov, flags, dp, dg, dm, dv, d2d, dvis, n, deg, E, &desc,
-                                                seed);
+    uint32_t want_n = vkd_ref_gaussians_densify(op, og, om, ov, flags, dp, dg, dm, dv, d2d, dvis, drad, n, deg, E,
+                                                &desc, seed);
     size_t wrong = 0;
-    for (uint32_t i = 0; i < n; i++) wrong += flags[i] != expected_flags(cats[i], size_prune, prune_only);
+    bool screen = size_prune && max_screen > 0;
+    for (uint32_t i = 0; i < n; i++) wrong += flags[i] != expected_flags(cats[i], size_prune, prune_only, screen);
     tu_check(t, wrong == 0, "reference decisions match the designed categories (%zu wrong)", wrong);
 
     ok_status(t, vkd_gaussians_densify(g, t->s, &desc, &err), &err, "densify");
@@ -469,17 +499,19 @@ static void densify(tu_ctx* t, int deg, uint32_t n, int only_cat, bool size_prun
             close_f(t, "adam v", hv.data, ov, F2, 0, 0);
             float* s2 = malloc(want_n * sizeof(float));
             float* s3 = malloc(want_n * sizeof(float));
-            ok_status(t, vkd_gaussians_download_stats(g, t->s, s2, s3, &err), &err, "stats");
+            float* s4 = malloc(want_n * sizeof(float));
+            ok_status(t, vkd_gaussians_download_stats(g, t->s, s2, s3, s4, &err), &err, "stats");
             double* zero = tu_alloc_d(want_n);
             close_f(t, "stats grad2d zeroed", s2, zero, want_n, 0, 0);
             close_f(t, "stats vis zeroed", s3, zero, want_n, 0, 0);
-            free(zero), free(s2), free(s3);
+            close_f(t, "stats max radius zeroed", s4, zero, want_n, 0, 0);
+            free(zero), free(s2), free(s3), free(s4);
         }
         vkd_gaussians_host_free(&hp), vkd_gaussians_host_free(&hg), vkd_gaussians_host_free(&hm),
             vkd_gaussians_host_free(&hv);
     }
-    free(dp), free(dm), free(dv), free(dg), free(d2d), free(dvis), free(op), free(om), free(ov), free(og);
-    free(flags), free(g2d), free(vis), free(cats);
+    free(dp), free(dm), free(dv), free(dg), free(d2d), free(dvis), free(drad), free(op), free(om), free(ov), free(og);
+    free(flags), free(g2d), free(vis), free(rad), free(cats);
     vkd_gaussians_host_free(&p), vkd_gaussians_host_free(&m), vkd_gaussians_host_free(&v), vkd_gaussians_host_free(&gr);
     vkd_gaussians_destroy(g);
 }
@@ -504,7 +536,7 @@ static void split_distribution(tu_ctx* t) {
         g2d[i] = 1e-3f, vis[i] = 1;
     }
     ok_status(t, vkd_gaussians_upload(g, t->s, &p, NULL, NULL, &err), &err, "upload");
-    set_stats(t, g, g2d, vis, n);
+    set_stats(t, g, g2d, vis, NULL, n);
     ok_status(t, vkd_gaussians_densify(g, t->s, NULL, &err), &err, "densify");
     uint32_t c = vkd_gaussians_count(g);
     tu_check(t, c == 2 * n, "all split: %u children", c);
@@ -545,6 +577,97 @@ static void split_distribution(tu_ctx* t) {
     }
     free(g2d), free(vis);
     vkd_gaussians_host_free(&p);
+    vkd_gaussians_destroy(g);
+}
+
+// The screen-space size statistic end to end: the renderer's backward tracks each Gaussian's
+// largest 2D radius over views and calls (against the reference renderer), reset_stats clears
+// it, and densify with max_screen_radius prunes exactly the ones above it.
+static void screen_prune(tu_ctx* t) {
+    tu_case(t, "screen-space prune end to end");
+    const uint32_t n = 12;
+    vkd_gaussians* g = make(t, &(vkd_gaussians_desc){.sh_degree = 0, .capacity = 64});
+    vkd_splat_ctx* ctx = NULL;
+    vkd_error err = {0};
+    if (!g || !ok_status(t, vkd_splat_ctx_create(t->gpu, NULL, &ctx, &err), &err, "splat context")) {
+        vkd_gaussians_destroy(g);
+        return;
+    }
+    vkd_gaussians_host h = host(n, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        // Radii from ~2 to ~60 pixels at 64x48 from distance 2.5 to 3.5.
+        double s = 0.03 * pow(1.4, (double)i);
+        for (int k = 0; k < 3; k++) {
+            h.means[3 * i + k] = (float)(0.4 * tu_normal(t));
+            h.log_scales[3 * i + k] = (float)log(s * tu_uniform(t, 0.7, 1.0));
+        }
+        for (int k = 0; k < 4; k++) h.quats[4 * i + k] = (float)tu_normal(t);
+        h.opacity_logits[i] = (float)tu_uniform(t, -1, 1);
+    }
+    ok_status(t, vkd_gaussians_upload(g, t->s, &h, NULL, NULL, &err), &err, "upload");
+    vkd_camera cams[3];
+    for (int b = 0; b < 3; b++)
+        cams[b] = vkd_camera_orbit(&(vkd_orbit_desc){.azimuth_deg = 120.0f * b + 10, .elevation_deg = 20.0f * b - 10,
+                                                     .distance = 2.5f + 0.5f * b, .width = 64, .height = 48});
+    double *dp = to_d(h.data, floats(n, 0)), *ref_rad = tu_alloc_d(n);
+    vkd_ref_splat_params rp = {.means = dp, .log_scales = dp + 3 * n, .quats = dp + 6 * n, .opacity_logits = dp + 10 * n,
+                               .sh = dp + 11 * n, .count = n, .sh_degree = 0};
+    vkd_ref_splat_stats rs = {.max_radius = ref_rad};
+    // Two calls, views {0, 1} then {2}: the statistic is the max over all three views.
+    const int first[2] = {0, 2}, views[2] = {2, 1};
+    vkd_splat_params p;
+    vkd_splat_densify_stats stats;
+    vkd_gaussians_params(g, &p);
+    vkd_gaussians_stats(g, &stats);
+    vkd_status st = VKD_OK;
+    for (int c = 0; c < 2 && !st; c++) {
+        st = vkd_splat_forward(ctx, t->s, NULL, &p, cams + first[c], views[c], NULL, &err);
+        // No cotangent: only the statistics are wanted.
+        if (!st) st = vkd_splat_backward(ctx, t->s, NULL, &stats, NULL, &p, cams + first[c], views[c], &err);
+        vkd_ref_splat_backward(&(vkd_ref_splat_grads){0}, &rs, NULL, NULL, NULL, NULL, &rp, cams + first[c], views[c],
+                               NULL);
+    }
+    ok_status(t, st, &err, "forward + backward with statistics");
+    float* got = malloc(n * sizeof(float));
+    ok_status(t, vkd_gaussians_download_stats(g, t->s, NULL, NULL, got, &err), &err, "download max radius");
+    close_f(t, "max radius over 3 views in 2 calls vs reference", got, ref_rad, n, 0, 0);
+    uint32_t big = 0, keep = 0;
+    for (uint32_t i = 0; i < n; i++) big += ref_rad[i] > 20, keep += ref_rad[i] > 0 && ref_rad[i] <= 20;
+    tu_check(t, big >= 2 && keep >= 2, "scene has %u Gaussians above 20 px and %u visible ones below", big, keep);
+    // Densify with only the screen-space rule able to fire.
+    vkd_gaussians_densify_desc dd = {.grad_threshold = 1e3f, .max_scale = 1e3f, .max_screen_radius = 20};
+    ok_status(t, vkd_gaussians_densify(g, t->s, &dd, &err), &err, "densify");
+    uint32_t c = vkd_gaussians_count(g);
+    tu_check(t, c == n - big, "%u of %u Gaussians left after the screen-space prune (want %u)", c, n, n - big);
+    if (c == n - big) {
+        vkd_gaussians_host hp = get(t, g, VKD_GAUSSIANS_PARAMS);
+        bool same = true;
+        for (uint32_t i = 0, j = 0; i < n; i++) {
+            if (ref_rad[i] > 20) continue;
+            for (int k = 0; k < 3; k++) same &= hp.means[3 * j + k] == h.means[3 * i + k];
+            j++;
+        }
+        tu_check(t, same, "the survivors are the small ones, in order");
+        vkd_gaussians_host_free(&hp);
+    }
+    // Statistics again, then reset_stats clears the max radius with the others.
+    vkd_gaussians_params(g, &p);
+    vkd_gaussians_stats(g, &stats);
+    st = vkd_splat_forward(ctx, t->s, NULL, &p, cams, 3, NULL, &err);
+    if (!st) st = vkd_splat_backward(ctx, t->s, NULL, &stats, NULL, &p, cams, 3, &err);
+    ok_status(t, st, &err, "statistics after densify");
+    ok_status(t, vkd_gaussians_download_stats(g, t->s, NULL, NULL, got, &err), &err, "download");
+    double seen = 0;
+    for (uint32_t i = 0; i < c; i++) seen = fmax(seen, got[i]);
+    tu_check(t, seen > 0 && seen <= 20, "survivors tracked again (largest %.0f px)", seen);
+    vkd_gaussians_reset_stats(g, t->s);
+    tu_run(t);
+    ok_status(t, vkd_gaussians_download_stats(g, t->s, NULL, NULL, got, &err), &err, "download");
+    double* zero = tu_alloc_d(n);
+    close_f(t, "max radius after reset_stats", got, zero, c, 0, 0);
+    free(zero), free(got), free(dp), free(ref_rad);
+    vkd_gaussians_host_free(&h);
+    vkd_splat_ctx_destroy(ctx);
     vkd_gaussians_destroy(g);
 }
 
@@ -658,14 +781,17 @@ void test_gaussians(tu_ctx* t) {
     adam(t, 1, 70, true);
     adam_first_step(t);
     reset_opacity(t);
-    densify(t, 1, 9 * 37, -1, true, false, 0);
-    densify(t, 0, 9 * 37, -1, false, false, 0);
-    densify(t, 2, 9 * 37, -1, true, true, 0);
-    densify(t, 3, 100, C_CLONE, true, false, 100);        // doubles: grows the capacity
-    densify(t, 0, 64, C_PRUNE_OPAC, true, false, 64);     // everything pruned
-    densify(t, 0, 1, C_SPLIT, true, false, 1);
-    if (!t->quick) densify(t, 0, 9000, -1, true, false, 0); // a multi-level scan (> 4096)
+    densify(t, 1, C_COUNT * 37, -1, true, false, 0, 20);
+    densify(t, 3, C_COUNT * 37, -1, true, false, 0, 0);   // screen-space prune off
+    densify(t, 0, C_COUNT * 37, -1, false, false, 0, 20); // no_size_prune turns it off too
+    densify(t, 2, C_COUNT * 37, -1, true, true, 0, 20);
+    densify(t, 3, 100, C_CLONE, true, false, 100, 20);        // doubles: grows the capacity
+    densify(t, 0, 64, C_PRUNE_OPAC, true, false, 64, 0);      // everything pruned
+    densify(t, 0, 1, C_SPLIT, true, false, 1, 0);
+    densify(t, 1, 50, C_SPLIT_SCREEN, true, false, 64, 20);   // all split, every child pruned
+    if (!t->quick) densify(t, 0, 9000, -1, true, false, 0, 20); // a multi-level scan (> 4096)
     split_distribution(t);
+    screen_prune(t);
     sphere(t, 0, VKD_GAUSSIANS_COLOR_GRAY);
     sphere(t, 3, VKD_GAUSSIANS_COLOR_FIXED);
     sphere(t, 1, VKD_GAUSSIANS_COLOR_RANDOM);

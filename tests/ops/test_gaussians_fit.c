@@ -193,10 +193,10 @@ void test_gaussians_fit(tu_ctx* t) {
         }
         vkd_splat_params p;
         vkd_splat_grads g;
-        vkd_addr g2d, vis;
+        vkd_splat_densify_stats stats;
         vkd_gaussians_params(model, &p);
         vkd_gaussians_grads(model, &g);
-        vkd_gaussians_stats(model, &g2d, &vis);
+        vkd_gaussians_stats(model, &stats);
         vkd_splat_outputs o = {.rgb = rgb.addr};
         if (!ok_status(t, vkd_splat_forward(ctx, t->s, &o, &p, batch, FIT_BATCH, NULL, &err), &err, "forward"))
             goto done;
@@ -206,7 +206,7 @@ void test_gaussians_fit(tu_ctx* t) {
                                   rgb.addr + 4 * (vkd_addr)b * FIT_PIX, targets.addr + 4 * (vkd_addr)idx[b] * FIT_PIX,
                                   FIT_PIX);
         vkd_splat_outputs d = {.rgb = drgb.addr};
-        if (!ok_status(t, vkd_splat_backward(ctx, t->s, &g, g2d, vis, &d, &p, batch, FIT_BATCH, &err), &err,
+        if (!ok_status(t, vkd_splat_backward(ctx, t->s, &g, &stats, &d, &p, batch, FIT_BATCH, &err), &err,
                        "backward"))
             goto done;
         vkd_gaussians_step(model, t->s);

@@ -74,15 +74,17 @@ static void set_grads(tu_ctx* t, vkd_gaussians* g, const vkd_gaussians_host* h) 
     tu_free(t, &b);
 }
 
-static void set_stats(tu_ctx* t, vkd_gaussians* g, const float* a, const float* b, uint32_t n) {
-    tu_buf x = tu_upload_f(t, a, n), y = tu_upload_f(t, b, n);
-    vkd_addr sa, sb;
-    vkd_gaussians_stats(g, &sa, &sb);
-    vkd_stream_copy(t->s, sa, x.addr, n);
-    vkd_stream_copy(t->s, sb, y.addr, n);
+static void set_stats(tu_ctx* t, vkd_gaussians* g, const float* a, const float* b, const float* c, uint32_t n) {
+    tu_buf x = tu_upload_f(t, a, n), y = tu_upload_f(t, b, n), z = tu_upload_f(t, c, n);
+    vkd_splat_densify_stats st;
+    vkd_gaussians_stats(g, &st);
+    vkd_stream_copy(t->s, st.grad2d_norm, x.addr, n);
+    vkd_stream_copy(t->s, st.vis_count, y.addr, n);
+    vkd_stream_copy(t->s, st.max_radius, z.addr, n);
     tu_run(t);
     tu_free(t, &x);
     tu_free(t, &y);
+    tu_free(t, &z);
 }
 
 // ---------------------------------------------------------------------------
@@ -143,22 +145,25 @@ static vkd_gaussians* busy(tu_ctx* t, int deg, uint32_t n) {
     ok_status(t, vkd_gaussians_upload(g, t->s, &p, NULL, NULL, &err), &err, "upload");
     float* a = malloc(n * sizeof(float));
     float* b = malloc(n * sizeof(float));
+    float* r = malloc(n * sizeof(float));
     for (int step = 0; step < 2; step++) {
         fill_random(t, &gr, -1, 1);
         set_grads(t, g, &gr);
         vkd_gaussians_step(g, t->s);
     }
-    for (uint32_t i = 0; i < n; i++) a[i] = (float)tu_uniform(t, 0, 1e-3), b[i] = (float)(1 + i % 3);
-    set_stats(t, g, a, b, n);
+    for (uint32_t i = 0; i < n; i++) a[i] = (float)tu_uniform(t, 0, 1e-3), b[i] = (float)(1 + i % 3), r[i] = 5;
+    set_stats(t, g, a, b, r, n);
     ok_status(t, vkd_gaussians_densify(g, t->s, NULL, &err), &err, "densify");
     uint32_t c = vkd_gaussians_count(g);
     tu_check(t, c > n, "densify grew %u -> %u", n, c);
     float* a2 = malloc((c + 1) * sizeof(float));
     float* b2 = malloc((c + 1) * sizeof(float));
-    for (uint32_t i = 0; i < c; i++) a2[i] = (float)tu_uniform(t, 0, 1), b2[i] = (float)(i % 7);
-    set_stats(t, g, a2, b2, c);
+    float* r2 = malloc((c + 1) * sizeof(float));
+    for (uint32_t i = 0; i < c; i++)
+        a2[i] = (float)tu_uniform(t, 0, 1), b2[i] = (float)(i % 7), r2[i] = (float)floor(tu_uniform(t, 0, 40));
+    set_stats(t, g, a2, b2, r2, c);
     vkd_gaussians_set_active_sh_degree(g, deg > 0 ? deg - 1 : 0);
-    free(a), free(b), free(a2), free(b2);
+    free(a), free(b), free(r), free(a2), free(b2), free(r2);
     vkd_gaussians_host_free(&p), vkd_gaussians_host_free(&gr);
     return g;
 }
@@ -183,14 +188,15 @@ static void compare_state(tu_ctx* t, vkd_gaussians* a, vkd_gaussians* b, const c
         same_bits(t, w, hb.data, ha.data, floats(n, deg));
         vkd_gaussians_host_free(&ha), vkd_gaussians_host_free(&hb);
     }
-    float* s[4];
-    for (int k = 0; k < 4; k++) s[k] = malloc((n + 1) * sizeof(float));
+    float* s[6];
+    for (int k = 0; k < 6; k++) s[k] = malloc((n + 1) * sizeof(float));
     vkd_error err = {0};
-    ok_status(t, vkd_gaussians_download_stats(a, t->s, s[0], s[1], &err), &err, "stats a");
-    ok_status(t, vkd_gaussians_download_stats(b, t->s, s[2], s[3], &err), &err, "stats b");
-    same_bits(t, "statistics grad2d", s[2], s[0], n);
-    same_bits(t, "statistics vis", s[3], s[1], n);
-    for (int k = 0; k < 4; k++) free(s[k]);
+    ok_status(t, vkd_gaussians_download_stats(a, t->s, s[0], s[1], s[2], &err), &err, "stats a");
+    ok_status(t, vkd_gaussians_download_stats(b, t->s, s[3], s[4], s[5], &err), &err, "stats b");
+    same_bits(t, "statistics grad2d", s[3], s[0], n);
+    same_bits(t, "statistics vis", s[4], s[1], n);
+    same_bits(t, "statistics max radius", s[5], s[2], n);
+    for (int k = 0; k < 6; k++) free(s[k]);
 }
 
 static void checkpoint(tu_ctx* t, int deg, uint32_t n) {
@@ -313,6 +319,29 @@ static void checkpoint_errors(tu_ctx* t) {
         ok_status(t, vkd_safetensors_write(shaped, ts, keep, kv, &err), &err, "write shape");
         st = vkd_gaussians_load_checkpoint(t->gpu, t->s, shaped, NULL, &r, &err);
         tu_check(t, st != VKD_OK && !r && strstr(err.msg, "params.quats"), "wrong shape named: %s", err.msg);
+        // A checkpoint from before stats.max_radius existed loads with that statistic zero.
+        keep = 0;
+        for (size_t i = 0; i < nt; i++) {
+            const vkd_tensor_info* ti = vkd_safetensors_at(sf, i);
+            if (!strcmp(ti->name, "stats.max_radius")) continue;
+            ts[keep] = (vkd_tensor_write){.name = ti->name, .dtype = ti->dtype, .ndim = ti->ndim, .data = ti->data};
+            memcpy(ts[keep].shape, ti->shape, sizeof ti->shape);
+            keep++;
+        }
+        tu_check(t, keep == nt - 1, "the checkpoint has stats.max_radius");
+        const char* old = path_of("old.safetensors");
+        ok_status(t, vkd_safetensors_write(old, ts, keep, kv, &err), &err, "write old");
+        if (ok_status(t, vkd_gaussians_load_checkpoint(t->gpu, t->s, old, NULL, &r, &err), &err, "load old")) {
+            uint32_t n = vkd_gaussians_count(g);
+            float* a = calloc(6 * (size_t)n + 1, sizeof(float));
+            ok_status(t, vkd_gaussians_download_stats(g, t->s, a, a + n, NULL, &err), &err, "stats");
+            ok_status(t, vkd_gaussians_download_stats(r, t->s, a + 2 * n, a + 3 * n, a + 4 * n, &err), &err, "stats");
+            same_bits(t, "old checkpoint: grad2d", a + 2 * n, a, n);
+            same_bits(t, "old checkpoint: vis", a + 3 * n, a + n, n);
+            same_bits(t, "old checkpoint: max radius zero", a + 4 * n, a + 5 * n, n);
+            free(a);
+            vkd_gaussians_destroy(r);
+        }
         free(ts);
         vkd_safetensors_close(sf);
     }

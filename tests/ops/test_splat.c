@@ -1,13 +1,17 @@
 // Gaussian splatting forward: the GPU renderer (projection, binning, radix sort, tile
 // rasterizer) against the float64 reference renderer, on scenes with partial tiles, several
-// views, SH degrees 0 and 3, and Gaussians outside the frustum or behind the camera.
+// views, SH degrees 0 and 3, and Gaussians outside the frustum or behind the camera; the
+// normals image against the reference and, for single Gaussians, against alpha times the
+// normal the test computes itself (shortest axis, flipped toward the camera).
 #include "test_splat_scene.h"
 
+// all_outputs: alpha, depth and normals too (else rgb only).
 static void check_forward(tu_ctx* t, vkd_splat_ctx* ctx, scene* s, bool all_outputs) {
     int B = s->d.views;
     size_t px = scene_pixels(s);
-    tu_buf rgb = tu_alloc(t, 3 * px), alpha = tu_alloc(t, px), depth = tu_alloc(t, px);
-    vkd_splat_outputs out = {.rgb = rgb.addr, .alpha = all_outputs ? alpha.addr : 0, .depth = all_outputs ? depth.addr : 0};
+    tu_buf rgb = tu_alloc(t, 3 * px), alpha = tu_alloc(t, px), depth = tu_alloc(t, px), normal = tu_alloc(t, 3 * px);
+    vkd_splat_outputs out = {.rgb = rgb.addr, .alpha = all_outputs ? alpha.addr : 0,
+                             .depth = all_outputs ? depth.addr : 0, .normal = all_outputs ? normal.addr : 0};
     vkd_error e = {0};
     vkd_status st = vkd_splat_forward(ctx, t->s, &out, &s->p, s->cams, B, s->bgf, &e);
     tu_check(t, st == VKD_OK, "vkd_splat_forward%s%s", st ? ": " : "", st ? e.msg : "");
@@ -15,11 +19,13 @@ static void check_forward(tu_ctx* t, vkd_splat_ctx* ctx, scene* s, bool all_outp
     double* r_rgb = tu_alloc_d(3 * px);
     double* r_alpha = tu_alloc_d(px);
     double* r_depth = tu_alloc_d(px);
-    vkd_ref_splat_forward(r_rgb, r_alpha, r_depth, &s->rp, s->cams, B, s->bg);
+    double* r_normal = tu_alloc_d(3 * px);
+    vkd_ref_splat_forward(r_rgb, r_alpha, r_depth, r_normal, &s->rp, s->cams, B, s->bg);
     tu_expect_buf(t, "rgb", rgb, r_rgb, 1e-5, 1e-4);
     if (all_outputs) {
         tu_expect_buf(t, "alpha", alpha, r_alpha, 1e-5, 1e-4);
         tu_expect_buf(t, "depth", depth, r_depth, 2e-5, 1e-4);
+        tu_expect_buf(t, "normal", normal, r_normal, 1e-5, 1e-4);
     }
     // The images must not be trivially empty (a test that cannot fail is no test).
     double covered = 0;
@@ -32,9 +38,80 @@ static void check_forward(tu_ctx* t, vkd_splat_ctx* ctx, scene* s, bool all_outp
     free(r_rgb);
     free(r_alpha);
     free(r_depth);
+    free(r_normal);
     tu_free(t, &rgb);
     tu_free(t, &alpha);
     tu_free(t, &depth);
+    tu_free(t, &normal);
+}
+
+// One flat Gaussian seen from four sides: every pixel's normal must be alpha times the
+// Gaussian's own normal, which the test derives from the quaternion (the column of R of the
+// smallest scale) and flips toward each camera. Both orientations must occur.
+static void single_normal(tu_ctx* t, vkd_splat_ctx* ctx, int flat_axis) {
+    tu_case(t, "normals of one flat Gaussian, thin axis %d", flat_axis);
+    scene_desc d = {.n = 1, .deg = 0, .views = 4, .width = 40, .height = 32, .spread = 0.1, .scale_lo = 0.3,
+                    .scale_hi = 0.5, .logit_lo = 0, .logit_hi = 1, .sh_scale = 0.3, .distance = 3};
+    scene s = scene_make(t, &d);
+    s.log_scales[flat_axis] = log(0.04);
+    scene_round(s.log_scales, 3);
+    tu_free(t, &s.g_log_scales);
+    s.g_log_scales = tu_upload_d(t, s.log_scales, 3);
+    s.p.log_scales = s.g_log_scales.addr;
+    // A random rotation whose thin axis is far from vertical, so the orbiting cameras see both
+    // of its sides. Column flat_axis of the rotation matrix is that axis in world space.
+    double* q = s.quats;
+    double axis[3];
+    for (;;) {
+        for (int k = 0; k < 4; k++) q[k] = tu_normal(t);
+        scene_round(q, 4);
+        double qn = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+        double w = q[0] / qn, x = q[1] / qn, y = q[2] / qn, z = q[3] / qn;
+        double cols[3][3] = {{1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)},
+                             {2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)},
+                             {2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)}};
+        memcpy(axis, cols[flat_axis], sizeof axis);
+        if (fabs(axis[1]) < 0.5) break;
+    }
+    tu_free(t, &s.g_quats);
+    s.g_quats = tu_upload_d(t, q, 4);
+    s.p.quats = s.g_quats.addr;
+    size_t px = scene_pixels(&s), hw = (size_t)d.width * d.height;
+    tu_buf alpha = tu_alloc(t, px), normal = tu_alloc(t, 3 * px);
+    vkd_splat_outputs out = {.alpha = alpha.addr, .normal = normal.addr};
+    vkd_error e = {0};
+    vkd_status st = vkd_splat_forward(ctx, t->s, &out, &s.p, s.cams, d.views, NULL, &e);
+    tu_check(t, st == VKD_OK, "vkd_splat_forward%s%s", st ? ": " : "", st ? e.msg : "");
+    tu_run(t);
+    double* a = tu_download_d(t, alpha);
+    double* want = tu_alloc_d(3 * px);
+    int flips = 0;
+    double covered = 0;
+    for (int b = 0; b < d.views; b++) {
+        float cp[3];
+        vkd_camera_position(&s.cams[b], cp);
+        double facing = 0;
+        for (int k = 0; k < 3; k++) facing += axis[k] * (cp[k] - s.means[k]);
+        double sgn = facing >= 0 ? 1 : -1;
+        flips += sgn < 0;
+        for (size_t i = 0; i < hw; i++) {
+            covered += a[b * hw + i] > 0.05;
+            for (int k = 0; k < 3; k++) want[(b * 3 + k) * hw + i] = sgn * axis[k] * a[b * hw + i];
+        }
+    }
+    tu_expect_buf(t, "normal = alpha * (flipped shortest axis)", normal, want, 1e-5, 1e-6);
+    double* r_normal = tu_alloc_d(3 * px);
+    vkd_ref_splat_forward(NULL, NULL, NULL, r_normal, &s.rp, s.cams, d.views, NULL);
+    tu_check_close(t, "reference normal = alpha * (flipped shortest axis)", r_normal, want, 3 * px, 1e-5, 1e-6);
+    tu_check(t, flips > 0 && flips < d.views && covered > 50,
+             "the normal faces away from %d of %d cameras (both orientations tested), %.0f pixels covered", flips,
+             d.views, covered);
+    free(a);
+    free(want);
+    free(r_normal);
+    tu_free(t, &alpha);
+    tu_free(t, &normal);
+    scene_free(t, &s);
 }
 
 static void forward_case(tu_ctx* t, vkd_splat_ctx* ctx, scene_desc d, bool all_outputs) {
@@ -121,6 +198,7 @@ void test_splat(tu_ctx* t) {
                                           .spread = 0.5, .scale_lo = 0.03, .scale_hi = 0.15, .logit_lo = 1,
                                           .logit_hi = 6, .sh_scale = 0.5, .distance = 3}, true);
     strided_sh(t, ctx);
+    for (int axis = 0; axis < 3; axis++) single_normal(t, ctx, axis);
     bad_arguments(t, ctx);
     vkd_splat_ctx_destroy(ctx);
     // The other pixels-per-invocation variants of the rasterizer (the default is 16 on CPUs, 1 on GPUs).
