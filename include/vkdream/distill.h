@@ -15,6 +15,7 @@
 #include "vkdream/camera.h"
 #include "vkdream/gaussians.h"
 #include "vkdream/guidance.h"
+#include "vkdream/nerf.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -80,6 +81,24 @@ vkd_status vkd_repr_gaussians_create(vkd_gpu* gpu, vkd_gaussians* g, const vkd_r
                                      vkd_repr** out, vkd_error* err);
 // The current container (changes after load).
 vkd_gaussians* vkd_repr_gaussians_get(vkd_repr* r);
+
+// A hash-grid NeRF (include/vkdream/nerf.h): volume rendering with stratified samples (seeded
+// by the step), the regularisers on the backward, per-group Adam, then the occupancy-grid
+// update of the step. Shading is DreamFusion's: albedo, or with `shading_mix` a random choice
+// per step among albedo / lambertian / textureless (lambertian and textureless use a point
+// light near the camera).
+typedef struct vkd_repr_nerf_desc {
+    vkd_nerf_desc nerf;             // the model (zeros: threestudio's defaults)
+    vkd_nerf_regularisers reg;      // sparsity / opaque / orientation weights (0 = off)
+    bool shading_mix;               // random albedo / lambertian / textureless per step
+    float albedo_ratio;             // with shading_mix: probability of albedo; 0 = 0.2
+    uint64_t seed;                  // shading choices
+} vkd_repr_nerf_desc;
+
+// Creates the model from desc (or takes n when not NULL: ownership passes on success).
+vkd_status vkd_repr_nerf_create(vkd_gpu* gpu, vkd_nerf* n, const vkd_repr_nerf_desc* desc, vkd_repr** out,
+                                vkd_error* err);
+vkd_nerf* vkd_repr_nerf_get(vkd_repr* r);
 
 // ---------------------------------------------------------------------------
 // Random cameras

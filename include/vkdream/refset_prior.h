@@ -52,6 +52,22 @@ typedef struct vkd_refset_desc {
 
 vkd_status vkd_refset_prior_create(vkd_gpu* gpu, const vkd_refset_desc* desc, vkd_prior** out, vkd_error* err);
 
+// The reference set of a procedural object (include/vkdream/shapes.h): the prompt must name a
+// color and a shape ("a red cube"); its renders from a ring of cameras (24 azimuths x 3
+// elevations at the given distance and field of view) are registered per view-dependent prompt
+// ("<prompt>, front view", ... as the distillation loop asks), or under the prompt itself when
+// view_prompts is false, and a distractor object (a gray sphere, or a black cube when that is
+// the prompt) joins the unconditional set. A demonstration prior: `generate --model shapes`.
+typedef struct vkd_shapes_prior_desc {
+    const char* prompt;
+    uint32_t width, height;      // render size of the set
+    float distance, fov_y_deg;   // reference cameras
+    float background[3];
+    bool view_prompts;
+} vkd_shapes_prior_desc;
+
+vkd_status vkd_shapes_prior_create(vkd_gpu* gpu, const vkd_shapes_prior_desc* desc, vkd_prior** out, vkd_error* err);
+
 // Images (N) held, all sets together, and the set sizes a condition selects.
 uint32_t vkd_refset_prior_image_count(const vkd_prior* p);
 uint32_t vkd_refset_cond_members(const vkd_prior_cond* c);

@@ -1,0 +1,24 @@
+// Mesh export at the end of `generate` (output.export_mesh).
+#include "app/generate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#if defined(__has_include)
+#if __has_include("vkdream/export.h")
+#include "vkdream/export.h"
+#define VKD_HAVE_EXPORT 1
+#endif
+#endif
+
+vkd_status vkd_generate_export_mesh(vkd_gpu* gpu, vkd_stream* s, const vkd_scene* sc, vkd_repr* repr,
+                                    const char* out_dir, vkd_error* err) {
+    if (!sc->export_mesh) return VKD_OK;
+#ifdef VKD_HAVE_EXPORT
+    return vkd_export_repr_mesh(gpu, s, repr, sc->mesh_format, out_dir, err);
+#else
+    (void)gpu, (void)s, (void)repr, (void)err;
+    fprintf(stderr, "vkdream generate: mesh export is not compiled into this build; the asset is in %s/\n", out_dir);
+    return VKD_OK;
+#endif
+}
