@@ -47,7 +47,7 @@ static void add_token(vocab* v, const char* tok) {
 static void add_word(vocab* v, const char* word) {
     size_t n = strlen(word);
     if (n < 2) return;  // single characters are base symbols
-    char left[256] = "";
+    char left[300] = "";
     char sym[8];
     byte_symbol((unsigned char)word[0], sym);
     snprintf(left, sizeof left, "%s", sym);
@@ -55,7 +55,7 @@ static void add_word(vocab* v, const char* word) {
         char right[16];
         byte_symbol((unsigned char)word[i], sym);
         snprintf(right, sizeof right, "%s%s", sym, i + 1 == n ? "</w>" : "");
-        char merged[256];
+        char merged[300];
         snprintf(merged, sizeof merged, "%s%s", left, right);
         if (!cJSON_GetObjectItemCaseSensitive(v->json, merged)) {
             fprintf(v->merges, "%s %s\n", left, right);
