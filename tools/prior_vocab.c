@@ -56,7 +56,10 @@ static void add_word(vocab* v, const char* word) {
         byte_symbol((unsigned char)word[i], sym);
         snprintf(right, sizeof right, "%s%s", sym, i + 1 == n ? "</w>" : "");
         char merged[300];
-        snprintf(merged, sizeof merged, "%s%s", left, right);
+        size_t ll = strlen(left), rl = strlen(right);
+        if (ll + rl + 1 > sizeof merged) return;  // caption words are short; never happens
+        memcpy(merged, left, ll);
+        memcpy(merged + ll, right, rl + 1);
         if (!cJSON_GetObjectItemCaseSensitive(v->json, merged)) {
             fprintf(v->merges, "%s %s\n", left, right);
             add_token(v, merged);
