@@ -59,7 +59,7 @@ vkd_status vkd_generate_open_model(vkd_gpu* gpu, const vkd_scene* sc, vkd_prior*
 #ifdef VKD_HAVE_SD_PRIOR
     return vkd_sd_prior_create(gpu, model, &(vkd_sd_prior_desc){.tokenizer_dir = sc->tokenizer[0] ? sc->tokenizer : NULL,
                                                                 .prediction = strcmp(sc->prediction, "auto") ? sc->prediction : NULL,
-                                                                .latent = sc->latent},
+                                                                .pixel = !sc->latent},
                                out, err);
 #else
     (void)gpu, (void)out;

@@ -1,0 +1,32 @@
+// Stable Diffusion (and the built-in prior, which uses the same code) as a distillation prior
+// (include/vkdream/prior.h): tokenizer + CLIP text encoder for the conditions, the UNet for
+// the predictions, and for latent models the VAE encoder (with its backward, so the
+// distillation gradient reaches the renders) and decoder. Loads a diffusers folder:
+// tokenizer/, text_encoder/, unet/, vae/ (absent: a pixel-space model), scheduler/.
+#ifndef VKDREAM_PRIOR_SD_PRIOR_H
+#define VKDREAM_PRIOR_SD_PRIOR_H
+
+#include "vkdream/prior.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vkd_sd_prior_desc {
+    const char* tokenizer_dir;   // NULL: <folder>/tokenizer
+    const char* prediction;      // "epsilon", "v_prediction", "sample"; NULL: scheduler_config.json
+    bool pixel;                  // ignore a VAE even when present (pixel-space guidance on the render)
+    // Random-weight test models whose text encoder is smaller than the tokenizer (the sd-tiny
+    // fixture): fold token ids into the encoder's vocabulary (id mod vocab_size).
+    bool fold_token_ids;
+    uint32_t render_size;        // the render size the prior works at; 0 = unet sample_size * 8 (latent) or
+                                 // sample_size (pixel)
+} vkd_sd_prior_desc;
+
+vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_prior_desc* desc, vkd_prior** out,
+                               vkd_error* err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
