@@ -6,5 +6,6 @@
 int vkd_cmd_info(int argc, char** argv);
 int vkd_cmd_bench(int argc, char** argv);
 int vkd_cmd_generate(int argc, char** argv);
+int vkd_cmd_check_prior(int argc, char** argv);
 
 #endif

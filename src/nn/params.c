@@ -31,7 +31,9 @@ uint32_t vkd_params_add(vkd_params* p, const char* name, int ndim, const int64_t
     uint32_t found = vkd_params_find(p, name);
     if (found != UINT32_MAX) {
         const vkd_param* q = &p->items[found];
-        if (q->ndim != ndim || q->count != count) return UINT32_MAX;
+        if (q->ndim != ndim) return UINT32_MAX;
+        for (int d = 0; d < ndim; d++)
+            if (q->shape[d] != shape[d]) return UINT32_MAX;
         return found;
     }
     if (p->count == p->cap) {
@@ -236,7 +238,11 @@ static uint64_t splitmix(uint64_t* s) {
 }
 static double uniform01(uint64_t* s) { return ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; }
 static double gauss(uint64_t* s) {
-    return sqrt(-2.0 * log(uniform01(s))) * cos(6.283185307179586 * uniform01(s));
+    // Two statements: the evaluation order of two calls in one expression is unspecified,
+    // and compilers differ, which would break reproducibility across platforms.
+    double u1 = uniform01(s);
+    double u2 = uniform01(s);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
 static bool ends_with(const char* s, const char* suffix) {

@@ -417,7 +417,15 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
     if (!sv->act) goto fail;
     vkd_groupnorm_forward(s, sv->act, sv->nmean, sv->nrstd, h.a, P(p, m->norm_out_w), P(p, m->norm_out_b), B, c0, H, W,
                           d->norm_groups, d->norm_eps, true);
-    if (acts) acts->conv_act = sv->act;
+    if (acts) {
+        acts->conv_act = sv->act;
+        // The pre-SiLU GroupNorm output, which the fused kernel never materialises.
+        acts->conv_norm_out = vkd_arena_alloc(a, s, (uint64_t)B * c0 * H * W);
+        vkd_addr m2 = vkd_arena_alloc(a, s, (uint64_t)B * d->norm_groups), r2 = vkd_arena_alloc(a, s, (uint64_t)B * d->norm_groups);
+        if (r2)
+            vkd_groupnorm_forward(s, acts->conv_norm_out, m2, r2, h.a, P(p, m->norm_out_w), P(p, m->norm_out_b), B, c0,
+                                  H, W, d->norm_groups, d->norm_eps, false);
+    }
     vkd_conv2d_forward(s, out, sv->act, P(p, m->conv_out_w), P(p, m->conv_out_b), B, c0, H, W, d->out_channels, 3, 3,
                        &pad1);
     if (!saved) {

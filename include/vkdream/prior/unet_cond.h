@@ -137,7 +137,7 @@ void vkd_unet_saved_free(vkd_unet_saved* sv);
 // Activations of the forward for tests (valid while the arena is): time_proj, time_embedding,
 // conv_in, down_blocks.i, mid_block, up_blocks.i, conv_norm_out (after SiLU: conv_act).
 typedef struct vkd_unet_acts {
-    vkd_addr time_proj, temb, conv_in, down[VKD_UNET_MAX_BLOCKS], mid, up[VKD_UNET_MAX_BLOCKS], conv_act;
+    vkd_addr time_proj, temb, conv_in, down[VKD_UNET_MAX_BLOCKS], mid, up[VKD_UNET_MAX_BLOCKS], conv_norm_out, conv_act;
     vkd_addr down_res0; // down_blocks.0.resnets.0, down_blocks.0.attentions.0
     vkd_addr down_attn0;
 } vkd_unet_acts;
