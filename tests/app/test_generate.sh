@@ -19,6 +19,22 @@ check "[ \$(tail -n +2 '$dir/a/log.csv' | wc -l) -eq 40 ]" "log.csv has 40 step 
 check "grep -q '^prompt = a red cube$' '$dir/a/scene.ini'" "scene.ini records the prompt"
 check "head -c 3 '$dir/a/asset.ply' | grep -q ply" "asset.ply is a PLY"
 
+# The mesh export: generate writes asset.glb (export_mesh defaults on); `vkdream export` meshes
+# the .ply and the checkpoint; real tools read the files.
+check "[ -s '$dir/a/asset.glb' ]" "generate exported asset.glb"
+"$exe" export "$dir/a/asset.ply" --format ply --out "$dir/a/m.ply" 2>"$dir/x.err"
+check "[ $? -eq 0 ] && [ -s '$dir/a/m.ply' ]" "export .ply -> PLY ($(tail -1 "$dir/x.err"))"
+"$exe" export "$dir/a/checkpoint.safetensors" --format obj --out "$dir/a/m.obj" 2>"$dir/x.err"
+check "[ $? -eq 0 ] && [ -s '$dir/a/m.obj' ]" "export checkpoint -> OBJ ($(tail -1 "$dir/x.err"))"
+if command -v assimp >/dev/null; then
+  check "assimp info '$dir/a/asset.glb' 2>&1 | grep -q 'Faces:'" "assimp reads asset.glb"
+  check "assimp info '$dir/a/m.ply' 2>&1 | grep -q 'Faces:'" "assimp reads m.ply"
+fi
+NODE_PATH="$(npm root -g 2>/dev/null)" node "$src/tools/gltf_validate.cjs" "$dir/a/asset.glb" >"$dir/v.txt" 2>&1; rc=$?
+[ $rc -eq 77 ] || [ $rc -eq 127 ] || check "[ $rc -eq 0 ]" "glTF validator accepts asset.glb: $(head -1 "$dir/v.txt")"
+out="$("$exe" export "$dir/a/log.csv" 2>&1)"
+check "echo \"\$out\" | grep -q 'log.csv'" "a corrupt asset is named in the error"
+
 # The resolved scene reproduces the run: same seed, same log (loss column).
 "$exe" generate --scene "$dir/a/scene.ini" --out "$dir/a2" --quiet 2>/dev/null
 check "[ \"\$(cut -d, -f1,2 '$dir/a/log.csv')\" = \"\$(cut -d, -f1,2 '$dir/a2/log.csv')\" ]" "scene.ini reproduces the run"

@@ -262,6 +262,105 @@ static void keys_vs_diffusers_vae(tu_ctx* t) {
 #endif
 }
 
+// diffusers' convert_diffusers_to_original_stable_diffusion.py UNet tables (4 levels, 2
+// layers per block), applied as that script does: exact names, then the resnet layer names
+// for keys with "resnets", then the block prefixes.
+static void unet_reference_name(const char* hf, char* out, size_t cap) {
+    static rep layer[96];
+    static int n = 0;
+    if (!n) {
+        for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 2; j++) {
+                snprintf(layer[n].sd, 96, "input_blocks.%d.0.", 3 * i + j + 1);
+                snprintf(layer[n++].hf, 96, "down_blocks.%d.resnets.%d.", i, j);
+                if (i < 3) {
+                    snprintf(layer[n].sd, 96, "input_blocks.%d.1.", 3 * i + j + 1);
+                    snprintf(layer[n++].hf, 96, "down_blocks.%d.attentions.%d.", i, j);
+                }
+            }
+            for (int j = 0; j < 3; j++) {
+                snprintf(layer[n].sd, 96, "output_blocks.%d.0.", 3 * i + j);
+                snprintf(layer[n++].hf, 96, "up_blocks.%d.resnets.%d.", i, j);
+                if (i > 0) {
+                    snprintf(layer[n].sd, 96, "output_blocks.%d.1.", 3 * i + j);
+                    snprintf(layer[n++].hf, 96, "up_blocks.%d.attentions.%d.", i, j);
+                }
+            }
+            if (i < 3) {
+                snprintf(layer[n].sd, 96, "input_blocks.%d.0.op.", 3 * (i + 1));
+                snprintf(layer[n++].hf, 96, "down_blocks.%d.downsamplers.0.conv.", i);
+                snprintf(layer[n].sd, 96, "output_blocks.%d.%d.", 3 * i + 2, i == 0 ? 1 : 2);
+                snprintf(layer[n++].hf, 96, "up_blocks.%d.upsamplers.0.", i);
+            }
+        }
+        snprintf(layer[n].sd, 96, "middle_block.1."), snprintf(layer[n++].hf, 96, "mid_block.attentions.0.");
+        for (int j = 0; j < 2; j++)
+            snprintf(layer[n].sd, 96, "middle_block.%d.", 2 * j), snprintf(layer[n++].hf, 96, "mid_block.resnets.%d.", j);
+    }
+    static const char* exact[][2] = {
+        {"time_embed.0.weight", "time_embedding.linear_1.weight"}, {"time_embed.0.bias", "time_embedding.linear_1.bias"},
+        {"time_embed.2.weight", "time_embedding.linear_2.weight"}, {"time_embed.2.bias", "time_embedding.linear_2.bias"},
+        {"input_blocks.0.0.weight", "conv_in.weight"},             {"input_blocks.0.0.bias", "conv_in.bias"},
+        {"out.0.weight", "conv_norm_out.weight"},                  {"out.0.bias", "conv_norm_out.bias"},
+        {"out.2.weight", "conv_out.weight"},                       {"out.2.bias", "conv_out.bias"}};
+    static const char* resnet[][2] = {{"in_layers.0", "norm1"},     {"in_layers.2", "conv1"},
+                                      {"out_layers.0", "norm2"},    {"out_layers.3", "conv2"},
+                                      {"emb_layers.1", "time_emb_proj"}, {"skip_connection", "conv_shortcut"}};
+    snprintf(out, cap, "%s", hf);
+    for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
+        if (!strcmp(hf, exact[k][1])) snprintf(out, cap, "%s", exact[k][0]);
+    if (strstr(hf, "resnets"))
+        for (size_t k = 0; k < sizeof resnet / sizeof resnet[0]; k++) replace_all(out, cap, resnet[k][1], resnet[k][0]);
+    for (int k = 0; k < n; k++) replace_all(out, cap, layer[k].hf, layer[k].sd);
+}
+
+// Every parameter of an SD 1.5-sized UNet (as the UNet module declares it) maps to the name
+// diffusers' table gives, and no two parameters share a name.
+static void keys_vs_diffusers_unet(tu_ctx* t) {
+#ifdef VKD_SD_HAVE_UNET
+    tu_case(t, "key maps vs diffusers' table: every SD 1.5 UNet parameter");
+    vkd_sd_arch a = {0};
+    vkd_sd_unet_arch_default(&a.unet);
+    vkd_unet_desc ud;
+    vkd_sd_unet_desc(&a.unet, &ud);
+    vkd_params p = {0};
+    vkd_unet* m = calloc(1, sizeof(*m));
+    vkd_error err = {0};
+    vkd_status st = vkd_unet_declare(m, &p, NULL, "", &ud, &err);
+    if (tu_check(t, st == VKD_OK, "declare the SD 1.5 UNet: %s", st ? err.msg : "ok")) {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < p.count; i++) total += p.items[i].count;
+        tu_check(t, total == 859520964ull, "SD 1.5 UNet: %llu parameters (diffusers: 859520964)",
+                 (unsigned long long)total);
+        vkd_sd_keymap km = {.arch = &a};
+        size_t bad = 0;
+        char first[1400] = "";
+        char(*names)[VKD_PARAM_NAME_MAX * 2] = calloc(p.count, sizeof *names);
+        for (uint32_t i = 0; i < p.count; i++) {
+            vkd_param_source src;
+            memset(&src, 0, sizeof src);
+            char ref[512], want[600];
+            unet_reference_name(p.items[i].name, ref, sizeof ref);
+            snprintf(want, sizeof want, "model.diffusion_model.%s", ref);
+            bool ok = vkd_sd_unet_key(&km, p.items[i].name, &src) && !strcmp(src.name, want) && !src.row_count;
+            snprintf(names[i], sizeof names[i], "%s", src.name);
+            if (!ok && !bad++)
+                snprintf(first, sizeof first, "%s -> %s, diffusers: %s", p.items[i].name, src.name, want);
+        }
+        tu_check(t, bad == 0 && p.count > 600, "%u parameters, %zu differ (first: %s)", p.count, bad, first);
+        size_t dup = 0;
+        for (uint32_t i = 0; i < p.count; i++)
+            for (uint32_t j = i + 1; j < p.count; j++) dup += !strcmp(names[i], names[j]);
+        tu_check(t, dup == 0, "no two parameters share an original name (%zu do)", dup);
+        free(names);
+    }
+    vkd_params_free(&p);
+    free(m);
+#else
+    (void)t;
+#endif
+}
+
 static char* fixture_dir(void) {
     static char dir[1024];
     tu_fixture_path(dir, sizeof dir, "");
@@ -564,6 +663,9 @@ static void model_load(tu_ctx* t) {
     if (!st) {
         same_sets(t, "text encoder, single file vs folder", &a->text_p, &b->text_p);
         same_sets(t, "vae, single file vs folder", &a->vae_p, &b->vae_p);
+#ifdef VKD_SD_HAVE_UNET
+        same_sets(t, "unet, single file vs folder", &a->unet_p, &b->unet_p);
+#endif
 #ifdef VKD_SD_HAVE_SCHEDULER
         tu_check(t, a->has_sched && b->has_sched && a->sched.d.prediction_type == VKD_PREDICT_EPSILON &&
                         !memcmp(a->sched.alphas_cumprod, b->sched.alphas_cumprod, 1000 * sizeof(float)),
@@ -578,6 +680,13 @@ static void model_load(tu_ctx* t) {
         tu_check(t, st == VKD_OK, "VAE from the inferred architecture: %s", st ? err.msg : "ok");
         if (!st) {
             same_sets(t, "vae (inferred arch) vs folder", &a->vae_p, &c->vae_p);
+#ifdef VKD_SD_HAVE_UNET
+            same_sets(t, "unet (inferred arch: 8 heads, conv proj_in) vs folder", &a->unet_p, &c->unet_p);
+            tu_check(t, c->unet.d.heads[0] == 8 && c->unet.d.num_blocks == 2 && !c->unet.d.linear_projection &&
+                            c->unet.d.cross_attention_dim == 32,
+                     "inferred unet desc: %u blocks, %u heads, cross %u", c->unet.d.num_blocks, c->unet.d.heads[0],
+                     c->unet.d.cross_attention_dim);
+#endif
             tu_check(t, c->arch.sched.prediction == VKD_SD_PREDICTION_V && !c->arch.has_text, "prediction override");
 #ifdef VKD_SD_HAVE_SCHEDULER
             tu_check(t, c->has_sched && c->sched.d.prediction_type == VKD_PREDICT_V, "scheduler gets v-prediction");
@@ -606,6 +715,7 @@ static void model_load(tu_ctx* t) {
 void test_sd_load(tu_ctx* t) {
     keys_sd15(t);
     keys_vs_diffusers_vae(t);
+    keys_vs_diffusers_unet(t);
     vkd_sd_arch cfg;
     configs(t, &cfg);
     single_file(t, &cfg);
