@@ -7,6 +7,7 @@ int vkd_cmd_info(int argc, char** argv);
 int vkd_cmd_bench(int argc, char** argv);
 int vkd_cmd_generate(int argc, char** argv);
 int vkd_cmd_export(int argc, char** argv);
+int vkd_cmd_batch(int argc, char** argv);
 int vkd_cmd_check_prior(int argc, char** argv);
 
 #endif

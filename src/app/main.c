@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", vkd_cmd_info, "show the Vulkan device, its limits, and run a self-check kernel"},
     {"generate", vkd_cmd_generate, "prompt in, 3D asset out: optimize Gaussians or a NeRF by score distillation"},
+    {"batch", vkd_cmd_batch, "many prompts: one asset each, restartable, sharded across workers"},
     {"export", vkd_cmd_export, "mesh an asset (3DGS .ply or checkpoint) as OBJ, PLY or GLB"},
     {"bench", vkd_cmd_bench, "benchmark kernels (ops: matmul, conv2d, attention) against the CPU"},
     {"check-prior", vkd_cmd_check_prior, "check the Stable Diffusion prior against golden reference cases"},
