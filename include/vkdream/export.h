@@ -25,6 +25,7 @@ typedef struct vkd_export_desc {
     float iso;               // 0 = the automatic level above
     float min_component;     // drop components below this fraction of the largest; 0 = 0.05, < 0 keeps all
     bool no_center;          // keep the world position
+    uint32_t faces;          // > 0: decimate to at most this many triangles (quadric error)
 } vkd_export_desc;
 
 // Opacity field and opacity-weighted color (rgb of the SH DC term) of host Gaussians on a
@@ -42,7 +43,7 @@ vkd_status vkd_export_nerf(vkd_nerf* n, vkd_stream* s, const vkd_export_desc* de
 vkd_status vkd_export_write(const vkd_mesh* m, const char* format, const char* path, vkd_error* err);
 // generate's end-of-run export: <out_dir>/asset.<format> from a distillation representation.
 vkd_status vkd_export_repr_mesh(vkd_gpu* gpu, vkd_stream* s, vkd_repr* repr, const char* format, const char* out_dir,
-                                vkd_error* err);
+                                const vkd_export_desc* desc, vkd_error* err);
 
 #ifdef __cplusplus
 }

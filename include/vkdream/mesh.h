@@ -41,6 +41,11 @@ vkd_status vkd_marching_cubes(const vkd_grid_desc* grid, float iso, vkd_mesh* ou
 // largest component's triangles, then drops unused vertices. Returns the count removed.
 uint32_t vkd_mesh_remove_small_components(vkd_mesh* m, float min_fraction);
 
+// Quadric-error edge collapse (Garland-Heckbert) down to at most target_tris triangles where
+// possible, refusing collapses that flip a face or break the link condition (a closed manifold
+// stays closed and manifold); colors are averaged, normals recomputed. Returns the new count.
+uint32_t vkd_mesh_decimate(vkd_mesh* m, uint32_t target_tris);
+
 // Mesh measures for tests and reports.
 double vkd_mesh_area(const vkd_mesh* m);
 double vkd_mesh_volume(const vkd_mesh* m);  // signed: positive for outward-facing closed meshes

@@ -12,15 +12,18 @@
 static void usage(FILE* f) {
     fprintf(f,
             "usage: vkdream export <asset> [--format obj|ply|glb] [--out FILE] [--resolution N] [--iso X]\n"
-            "                      [--keep-small] [--no-center]\n"
+            "                      [--faces N] [--keep-small] [--no-center]\n"
             "\n"
             "Meshes an asset: a 3DGS .ply (what generate writes as asset.ply), a Gaussian checkpoint or a NeRF\n"
-            "checkpoint (.safetensors). Density grid (--resolution, default 128) -> marching cubes at the\n"
-            "iso-level (default: 0.5 of the Gaussians' opacity field; for a NeRF the density where a voxel-thick\n"
-            "slab is half opaque, ln 2 / voxel) -> small components dropped (below 5%% of the largest, unless\n"
-            "--keep-small) -> per-vertex colors -> centered (+Y up, scene units) -> OBJ (vertex colors), binary\n"
-            "PLY (vertex colors) or GLB (glTF 2.0, COLOR_0). Default --out: the asset's name with the format's\n"
-            "extension.\n");
+            "checkpoint (.safetensors):\n"
+            "  density grid (--resolution, default 128)\n"
+            "  -> marching cubes at the iso-level (default: 0.5 of the Gaussians' opacity field; for a NeRF the\n"
+            "     density where a voxel-thick slab is half opaque, ln 2 / voxel size)\n"
+            "  -> components below 5%% of the largest dropped (unless --keep-small)\n"
+            "  -> decimation to --faces N triangles (quadric error; default: keep all)\n"
+            "  -> per-vertex colors -> centered (+Y up, scene units)\n"
+            "  -> OBJ (vertex colors), binary PLY (vertex colors) or GLB (glTF 2.0, COLOR_0).\n"
+            "Default --out: the asset's name with the format's extension.\n");
 }
 
 int vkd_cmd_export(int argc, char** argv) {
@@ -51,6 +54,13 @@ int vkd_cmd_export(int argc, char** argv) {
                 fprintf(stderr, "vkdream export: --iso %s: expected a positive number\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(a, "--faces") && has) {
+            long f = strtol(argv[++i], NULL, 10);
+            if (f < 4) {
+                fprintf(stderr, "vkdream export: --faces %s: expected at least 4\n", argv[i]);
+                return 2;
+            }
+            d.faces = (uint32_t)f;
         } else if (!strcmp(a, "--keep-small")) {
             d.min_component = -1;
         } else if (!strcmp(a, "--no-center")) {

@@ -15,7 +15,8 @@ vkd_status vkd_generate_export_mesh(vkd_gpu* gpu, vkd_stream* s, const vkd_scene
                                     const char* out_dir, vkd_error* err) {
     if (!sc->export_mesh) return VKD_OK;
 #ifdef VKD_HAVE_EXPORT
-    vkd_status st = vkd_export_repr_mesh(gpu, s, repr, sc->mesh_format, out_dir, err);
+    vkd_status st = vkd_export_repr_mesh(gpu, s, repr, sc->mesh_format, out_dir,
+                                           &(vkd_export_desc){.faces = (uint32_t)sc->mesh_faces}, err);
     if (st == VKD_ERR_INVALID) {
         // An empty density is a property of the result, not a failure of the run.
         fprintf(stderr, "vkdream generate: no mesh written: %s\n", err->msg);

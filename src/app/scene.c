@@ -104,6 +104,7 @@ static const scene_key keys[] = {
     KINT("output", "turntable_frames", turntable_frames, 0, 3600, "turntable frames written at the end"),
     KBOOL("output", "export_mesh", export_mesh, "export a mesh at the end"),
     KENUM("output", "mesh_format", mesh_format, "obj|ply|glb", "mesh format"),
+    KINT("output", "mesh_faces", mesh_faces, 0, 1e8, "decimate the mesh to this many triangles (0 = keep all)"),
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -128,7 +129,7 @@ void vkd_scene_defaults(vkd_scene* sc) {
         .nerf_lr_grid = 1e-2f, .nerf_lr_mlp = 1e-3f, .nerf_opacity_weight = 0, .nerf_orientation_weight = 0,
         .nerf_entropy_weight = 0,
         .out = "out", .preview_every = 50, .checkpoint_every = 100, .turntable_frames = 24,
-        .export_mesh = true, .mesh_format = "glb",
+        .export_mesh = true, .mesh_format = "glb", .mesh_faces = 20000,
     };
 }
 

@@ -77,6 +77,7 @@ typedef struct vkd_scene {
     int turntable_frames;
     bool export_mesh;
     char mesh_format[8];    // obj | ply | glb
+    int mesh_faces;         // decimate the exported mesh to this many triangles (0 = keep all)
 } vkd_scene;
 
 // The defaults of a method x representation (DreamGaussian-style SDS on Gaussians by default).

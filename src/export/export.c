@@ -87,6 +87,7 @@ static void trilinear(const float* grid, int C, uint32_t res, const float bmin[3
 static void finish(vkd_mesh* m, const vkd_export_desc* d) {
     float frac = d->min_component == 0 ? 0.05f : d->min_component;
     if (frac > 0) vkd_mesh_remove_small_components(m, frac);
+    if (d->faces) vkd_mesh_decimate(m, d->faces);
     float off[3];
     if (!d->no_center) vkd_mesh_center(m, off);
 }
@@ -207,16 +208,16 @@ vkd_status vkd_export_write(const vkd_mesh* m, const char* format, const char* p
 }
 
 vkd_status vkd_export_repr_mesh(vkd_gpu* gpu, vkd_stream* s, vkd_repr* repr, const char* format, const char* out_dir,
-                                vkd_error* err) {
+                                const vkd_export_desc* desc, vkd_error* err) {
     (void)gpu;
     vkd_mesh m = {0};
     vkd_status st;
     if (!strcmp(repr->vt->kind, "nerf")) {
-        st = vkd_export_nerf(vkd_repr_nerf_get(repr), s, NULL, &m, err);
+        st = vkd_export_nerf(vkd_repr_nerf_get(repr), s, desc, &m, err);
     } else {
         vkd_gaussians_host h = {0};
         st = vkd_gaussians_download(vkd_repr_gaussians_get(repr), s, VKD_GAUSSIANS_PARAMS, &h, err);
-        if (!st) st = vkd_export_gaussians(&h, NULL, &m, err);
+        if (!st) st = vkd_export_gaussians(&h, desc, &m, err);
         vkd_gaussians_host_free(&h);
     }
     char path[4200];
