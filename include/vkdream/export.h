@@ -26,6 +26,7 @@ typedef struct vkd_export_desc {
     float min_component;     // drop components below this fraction of the largest; 0 = 0.05, < 0 keeps all
     bool no_center;          // keep the world position
     uint32_t faces;          // > 0: decimate to at most this many triangles (quadric error)
+    uint32_t texture;        // > 0: a texture of this size (UV atlas, baked colors) instead of vertex colors
 } vkd_export_desc;
 
 // Opacity field and opacity-weighted color (rgb of the SH DC term) of host Gaussians on a
@@ -39,7 +40,9 @@ vkd_status vkd_export_gaussians(const vkd_gaussians_host* h, const vkd_export_de
                                 vkd_error* err);
 vkd_status vkd_export_nerf(vkd_nerf* n, vkd_stream* s, const vkd_export_desc* desc, vkd_mesh* out, vkd_error* err);
 
-// Writes m as "obj", "ply" or "glb" to path (the format named by the argument).
+// Writes m as "obj", "ply" or "glb" to path (the format named by the argument). A textured
+// mesh also writes its texture as <path without extension>.png (OBJ references it from the
+// MTL; GLB embeds it); PLY cannot carry a texture (an error).
 vkd_status vkd_export_write(const vkd_mesh* m, const char* format, const char* path, vkd_error* err);
 // generate's end-of-run export: <out_dir>/asset.<format> from a distillation representation.
 vkd_status vkd_export_repr_mesh(vkd_gpu* gpu, vkd_stream* s, vkd_repr* repr, const char* format, const char* out_dir,

@@ -19,6 +19,9 @@ typedef struct vkd_mesh {
     float* normals;     // (nverts, 3) unit, or NULL
     float* colors;      // (nverts, 3) in [0, 1], or NULL
     uint32_t* indices;  // (ntris, 3)
+    float* uvs;         // (nverts, 2) texture coordinates (v up), or NULL
+    uint8_t* texture;   // (texture_size, texture_size, 3) RGB, row 0 at the top, or NULL
+    uint32_t texture_size;
 } vkd_mesh;
 
 void vkd_mesh_free(vkd_mesh* m);
@@ -45,6 +48,16 @@ uint32_t vkd_mesh_remove_small_components(vkd_mesh* m, float min_fraction);
 // possible, refusing collapses that flip a face or break the link condition (a closed manifold
 // stays closed and manifold); colors are averaged, normals recomputed. Returns the new count.
 uint32_t vkd_mesh_decimate(vkd_mesh* m, uint32_t target_tris);
+
+// Texture option: a UV atlas where every triangle is its own chart (two triangles per square
+// cell of a grid, each in one half, inset by a texel) and a baked size x size RGB texture.
+// The mesh is unwelded (three vertices per triangle, so each corner has its own UV); the
+// texel colors come from color(points (n, 3) -> rgb (n, 3), user). Every texel of a cell is
+// filled from the nearer triangle's closest point, which pads the charts (the gutter) so
+// bilinear sampling never reads an unbaked texel. Cells under 4 texels a side are an error
+// that says how many triangles fit.
+typedef void (*vkd_color_fn)(const float* points, float* rgb, uint32_t n, void* user);
+vkd_status vkd_mesh_bake_texture(vkd_mesh* m, uint32_t size, vkd_color_fn color, void* user, vkd_error* err);
 
 // Mesh measures for tests and reports.
 double vkd_mesh_area(const vkd_mesh* m);

@@ -12,7 +12,7 @@
 static void usage(FILE* f) {
     fprintf(f,
             "usage: vkdream export <asset> [--format obj|ply|glb] [--out FILE] [--resolution N] [--iso X]\n"
-            "                      [--faces N] [--keep-small] [--no-center]\n"
+            "                      [--faces N] [--texture N] [--keep-small] [--no-center]\n"
             "\n"
             "Meshes an asset: a 3DGS .ply (what generate writes as asset.ply), a Gaussian checkpoint or a NeRF\n"
             "checkpoint (.safetensors):\n"
@@ -22,7 +22,9 @@ static void usage(FILE* f) {
             "  -> components below 5%% of the largest dropped (unless --keep-small)\n"
             "  -> decimation to --faces N triangles (quadric error; default: keep all)\n"
             "  -> per-vertex colors -> centered (+Y up, scene units)\n"
-            "  -> OBJ (vertex colors), binary PLY (vertex colors) or GLB (glTF 2.0, COLOR_0).\n"
+            "  -> with --texture N: a UV atlas (one chart per triangle) and a baked N x N PNG instead\n"
+            "  -> OBJ (vertex colors; or MTL + PNG), binary PLY (vertex colors) or GLB (glTF 2.0, COLOR_0\n"
+            "     or an embedded texture).\n"
             "Default --out: the asset's name with the format's extension.\n");
 }
 
@@ -61,6 +63,13 @@ int vkd_cmd_export(int argc, char** argv) {
                 return 2;
             }
             d.faces = (uint32_t)f;
+        } else if (!strcmp(a, "--texture") && has) {
+            long t = strtol(argv[++i], NULL, 10);
+            if (t < 16 || t > 16384) {
+                fprintf(stderr, "vkdream export: --texture %s: expected a size in 16..16384\n", argv[i]);
+                return 2;
+            }
+            d.texture = (uint32_t)t;
         } else if (!strcmp(a, "--keep-small")) {
             d.min_component = -1;
         } else if (!strcmp(a, "--no-center")) {

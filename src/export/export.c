@@ -2,6 +2,8 @@
 #include "vkdream/export.h"
 #include "vkdream/distill.h"
 
+#include "vkdream/image.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,12 +86,30 @@ static void trilinear(const float* grid, int C, uint32_t res, const float bmin[3
     }
 }
 
-static void finish(vkd_mesh* m, const vkd_export_desc* d) {
+static void finish(vkd_mesh* m, const vkd_export_desc* d, float offset[3]) {
     float frac = d->min_component == 0 ? 0.05f : d->min_component;
     if (frac > 0) vkd_mesh_remove_small_components(m, frac);
     if (d->faces) vkd_mesh_decimate(m, d->faces);
-    float off[3];
-    if (!d->no_center) vkd_mesh_center(m, off);
+    offset[0] = offset[1] = offset[2] = 0;
+    if (!d->no_center) vkd_mesh_center(m, offset);
+}
+
+typedef struct grid_sampler {
+    const float *dens, *col;
+    uint32_t res;
+    const float *bmin, *bmax;
+    float offset[3];  // undo the centering: world = mesh + offset... (mesh = world + offset)
+} grid_sampler;
+
+static void sample_grid_colors(const float* pts, float* rgb, uint32_t n, void* user) {
+    const grid_sampler* g = user;
+    for (uint32_t i = 0; i < n; i++) {
+        float p[3] = {pts[3 * i] - g->offset[0], pts[3 * i + 1] - g->offset[1], pts[3 * i + 2] - g->offset[2]};
+        float c[3], w;
+        trilinear(g->col, 3, g->res, g->bmin, g->bmax, p, c);
+        trilinear(g->dens, 1, g->res, g->bmin, g->bmax, p, &w);
+        for (int a = 0; a < 3; a++) rgb[3 * i + a] = w > 1e-6f ? fminf(fmaxf(c[a] / w, 0), 1) : 0.5f;
+    }
 }
 
 vkd_status vkd_export_gaussians(const vkd_gaussians_host* h, const vkd_export_desc* desc, vkd_mesh* out,
@@ -131,10 +151,55 @@ vkd_status vkd_export_gaussians(const vkd_gaussians_host* h, const vkd_export_de
             trilinear(dens, 1, res, bmin, bmax, &out->positions[3 * v], &w);
             for (int a = 0; a < 3; a++) out->colors[3 * v + a] = w > 1e-6f ? fminf(fmaxf(c[a] / w, 0), 1) : 0.5f;
         }
-        if (!st) finish(out, &d);
+        float off[3];
+        if (!st) finish(out, &d, off);
+        if (!st && d.texture) {
+            grid_sampler gs = {dens, col, res, bmin, bmax, {off[0], off[1], off[2]}};
+            st = vkd_mesh_bake_texture(out, d.texture, sample_grid_colors, &gs, err);
+        }
     }
     free(dens), free(col);
     return st;
+}
+
+typedef struct field_sampler {
+    vkd_nerf* n;
+    vkd_stream* s;
+    float offset[3];
+    vkd_status st;
+    vkd_error* err;
+} field_sampler;
+
+// The field's albedo at points (mesh coordinates), evaluated on the GPU.
+static vkd_status field_colors(vkd_nerf* n, vkd_stream* s, const float* pts, float* rgb_out, uint32_t count,
+                               const float offset[3], vkd_error* err) {
+    vkd_gpu* gpu = vkd_stream_gpu(s);
+    vkd_nerf_field* f = vkd_nerf_field_of(n);
+    vkd_buffer pos = {0}, rgb = {0}, dens = {0}, ws = {0};
+    float* p = malloc((size_t)count * 3 * sizeof(float));
+    vkd_status st = p ? VKD_OK : vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "export: out of host memory");
+    for (uint32_t v = 0; v < count && !st; v++)
+        for (int a = 0; a < 3; a++) p[3 * v + a] = pts[3 * v + a] - offset[a];
+    if (!st) st = vkd_buffer_alloc(gpu, (size_t)count * 12, &pos, err);
+    if (!st) st = vkd_buffer_alloc(gpu, (size_t)count * 12, &rgb, err);
+    if (!st) st = vkd_buffer_alloc(gpu, (size_t)count * 4, &dens, err);
+    if (!st) st = vkd_buffer_alloc(gpu, vkd_nerf_field_workspace_bytes(f, count), &ws, err);
+    if (!st) st = vkd_buffer_upload(gpu, &pos, 0, p, (size_t)count * 12, err);
+    if (!st) {
+        vkd_nerf_field_forward(f, s, dens.addr, rgb.addr, pos.addr, count, ws.addr);
+        st = vkd_stream_submit(s, err);
+    }
+    if (!st) st = vkd_buffer_download(gpu, &rgb, 0, rgb_out, (size_t)count * 12, err);
+    vkd_buffer* bufs[] = {&pos, &rgb, &dens, &ws};
+    for (int i = 0; i < 4; i++)
+        if (bufs[i]->addr) vkd_buffer_free(gpu, bufs[i]);
+    free(p);
+    return st;
+}
+
+static void sample_field_colors(const float* pts, float* rgb, uint32_t n, void* user) {
+    field_sampler* fs = user;
+    if (!fs->st) fs->st = field_colors(fs->n, fs->s, pts, rgb, n, fs->offset, fs->err);
 }
 
 vkd_status vkd_export_nerf(vkd_nerf* n, vkd_stream* s, const vkd_export_desc* desc, vkd_mesh* out, vkd_error* err) {
@@ -174,36 +239,45 @@ vkd_status vkd_export_nerf(vkd_nerf* n, vkd_stream* s, const vkd_export_desc* de
     free(zyx);
     if (st) return st;
     // Colors: the field's albedo just inside the surface.
-    vkd_nerf_field* f = vkd_nerf_field_of(n);
     uint32_t nv = out->nverts;
-    vkd_buffer pos = {0}, rgb = {0}, dens = {0}, ws = {0};
     float* p = malloc((size_t)nv * 3 * sizeof(float));
     out->colors = malloc((size_t)nv * 3 * sizeof(float));
     if (!p || !out->colors) st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "export: out of host memory");
     for (uint32_t v = 0; v < nv && !st; v++)
         for (int a = 0; a < 3; a++) p[3 * v + a] = out->positions[3 * v + a] - 0.5f * voxel * out->normals[3 * v + a];
-    if (!st) st = vkd_buffer_alloc(gpu, (size_t)nv * 12, &pos, err);
-    if (!st) st = vkd_buffer_alloc(gpu, (size_t)nv * 12, &rgb, err);
-    if (!st) st = vkd_buffer_alloc(gpu, (size_t)nv * 4, &dens, err);
-    if (!st) st = vkd_buffer_alloc(gpu, vkd_nerf_field_workspace_bytes(f, nv), &ws, err);
-    if (!st) st = vkd_buffer_upload(gpu, &pos, 0, p, (size_t)nv * 12, err);
-    if (!st) {
-        vkd_nerf_field_forward(f, s, dens.addr, rgb.addr, pos.addr, nv, ws.addr);
-        st = vkd_stream_submit(s, err);
-    }
-    if (!st) st = vkd_buffer_download(gpu, &rgb, 0, out->colors, (size_t)nv * 12, err);
-    vkd_buffer* bufs[] = {&pos, &rgb, &dens, &ws};
-    for (int i = 0; i < 4; i++)
-        if (bufs[i]->addr) vkd_buffer_free(gpu, bufs[i]);
+    float zero[3] = {0, 0, 0};
+    if (!st) st = field_colors(n, s, p, out->colors, nv, zero, err);
     free(p);
-    if (!st) finish(out, &d);
+    float off[3];
+    if (!st) finish(out, &d, off);
+    if (!st && d.texture) {
+        field_sampler fs = {n, s, {off[0], off[1], off[2]}, VKD_OK, err};
+        st = vkd_mesh_bake_texture(out, d.texture, sample_field_colors, &fs, err);
+        if (!st) st = fs.st;
+    }
     return st;
 }
 
 vkd_status vkd_export_write(const vkd_mesh* m, const char* format, const char* path, vkd_error* err) {
-    if (!strcmp(format, "obj")) return vkd_mesh_write_obj(m, NULL, path, err);
+    char png[4200];
+    vkd_mesh_texture tex = {.uvs = m->uvs, .png_path = png};
+    if (m->texture) {
+        if (!strcmp(format, "ply"))
+            return vkd_error_set(err, VKD_ERR_INVALID, "%s: PLY cannot carry a texture: use obj or glb", path);
+        snprintf(png, sizeof png, "%s", path);
+        char* dot = strrchr(png, '.');
+        char* slash = strrchr(png, '/');
+        if (dot && (!slash || dot > slash)) *dot = 0;
+        strncat(png, ".png", sizeof png - strlen(png) - 1);
+        vkd_image img = {.width = (int)m->texture_size, .height = (int)m->texture_size, .channels = 3,
+                         .pixels = m->texture};
+        vkd_status st = vkd_png_write(png, &img, err);
+        if (st) return st;
+    }
+    const vkd_mesh_texture* t = m->texture ? &tex : NULL;
+    if (!strcmp(format, "obj")) return vkd_mesh_write_obj(m, t, path, err);
     if (!strcmp(format, "ply")) return vkd_mesh_write_ply(m, path, err);
-    if (!strcmp(format, "glb")) return vkd_mesh_write_glb(m, NULL, path, err);
+    if (!strcmp(format, "glb")) return vkd_mesh_write_glb(m, t, path, err);
     return vkd_error_set(err, VKD_ERR_INVALID, "mesh format '%s': expected obj, ply or glb", format);
 }
 

@@ -10,6 +10,8 @@ void vkd_mesh_free(vkd_mesh* m) {
     free(m->normals);
     free(m->colors);
     free(m->indices);
+    free(m->uvs);
+    free(m->texture);
     memset(m, 0, sizeof(*m));
 }
 

@@ -32,6 +32,11 @@ if command -v assimp >/dev/null; then
 fi
 NODE_PATH="$(npm root -g 2>/dev/null)" node "$src/tools/gltf_validate.cjs" "$dir/a/asset.glb" >"$dir/v.txt" 2>&1; rc=$?
 [ $rc -eq 77 ] || [ $rc -eq 127 ] || check "[ $rc -eq 0 ]" "glTF validator accepts asset.glb: $(head -1 "$dir/v.txt")"
+"$exe" export "$dir/a/asset.ply" --faces 800 --texture 128 --format glb --out "$dir/a/t.glb" 2>"$dir/x.err"
+check "[ $? -eq 0 ] && [ -s '$dir/a/t.png' ]" "decimated + textured export ($(tail -1 "$dir/x.err"))"
+NODE_PATH="$(npm root -g 2>/dev/null)" node "$src/tools/gltf_validate.cjs" "$dir/a/t.glb" >"$dir/v.txt" 2>&1; rc=$?
+[ $rc -eq 77 ] || [ $rc -eq 127 ] || check "[ $rc -eq 0 ]" "glTF validator accepts the textured GLB: $(head -1 "$dir/v.txt")"
+command -v assimp >/dev/null && check "assimp info '$dir/a/t.glb' 2>&1 | grep -q 'Faces:              800'" "assimp reads 800 faces"
 out="$("$exe" export "$dir/a/log.csv" 2>&1)"
 check "echo \"\$out\" | grep -q 'log.csv'" "a corrupt asset is named in the error"
 

@@ -107,6 +107,33 @@ int main(void) {
         CHECK(fabs(lo + hi) < 0.02, "centered: y in %.3f..%.3f", lo, hi);
     }
     vkd_mesh_free(&m);
+    // Decimated and textured: every triangle's centroid UV reads the ball's red from the texture,
+    // and so does a point just outside each chart (the gutter).
+    vkd_export_desc dt = {.resolution = 48, .faces = 600, .texture = 128};
+    CHECK(vkd_export_gaussians(&b, &dt, &m, &err) == VKD_OK, "textured export: %s", err.msg);
+    if (m.ntris) {
+        CHECK(m.ntris <= 600 && m.uvs && m.texture && m.texture_size == 128 && m.nverts == 3 * m.ntris,
+              "%u triangles, uvs %p, texture %u", m.ntris, (void*)m.uvs, m.texture_size);
+        double red = 0, gut = 0;
+        for (uint32_t t = 0; t < m.ntris; t++) {
+            float u = 0, v = 0;
+            for (int k = 0; k < 3; k++) u += m.uvs[2 * m.indices[3 * t + k]] / 3, v += m.uvs[2 * m.indices[3 * t + k] + 1] / 3;
+            int x = (int)(u * 128), y = (int)((1 - v) * 128);
+            red += m.texture[3 * (y * 128 + x)] / 255.0 / m.ntris;
+            // One texel beyond the first corner, away from the centroid.
+            float u0 = m.uvs[2 * m.indices[3 * t]], v0 = m.uvs[2 * m.indices[3 * t] + 1];
+            int gx = (int)(u0 * 128 + (u0 < u ? -0.9f : 0.9f)), gy = (int)((1 - v0) * 128 + (v0 > v ? -0.9f : 0.9f));
+            gx = gx < 0 ? 0 : gx > 127 ? 127 : gx, gy = gy < 0 ? 0 : gy > 127 ? 127 : gy;
+            gut += m.texture[3 * (gy * 128 + gx)] / 255.0 / m.ntris;
+        }
+        printf("textured: %u triangles, mean red at centroids %.3f, in the gutter %.3f\n", m.ntris, red, gut);
+        CHECK(red > 0.85 && gut > 0.85, "texture red at centroids %.3f, gutter %.3f", red, gut);
+    }
+    vkd_mesh_free(&m);
+    // Too many triangles for the texture: a clear error.
+    dt.faces = 0, dt.texture = 16;
+    CHECK(vkd_export_gaussians(&b, &dt, &m, &err) == VKD_ERR_INVALID && strstr(err.msg, "--faces"), "%s", err.msg);
+    vkd_mesh_free(&m);
     // Transparent Gaussians: a clear error, no mesh.
     for (uint32_t i = 0; i < M; i++) b.opacity_logits[i] = -20;
     CHECK(vkd_export_gaussians(&b, &d, &m, &err) == VKD_ERR_INVALID && strstr(err.msg, "transparent"), "%s", err.msg);
