@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L  // setenv, strdup
 #include "harness.h"
+#include "vkdream/safetensors.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -245,4 +246,30 @@ void tu_fd_check(tu_ctx* t, const char* what, tu_scalar_fn f, void* user, double
     tu_check_close(t, name, got, want, m, rtol, atol);
     free(got);
     free(want);
+}
+
+vkd_safetensors* tu_fixture_open(tu_ctx* t, const char* rel) {
+    char path[1024];
+    tu_fixture_path(path, sizeof path, rel);
+    vkd_safetensors* st = NULL;
+    vkd_error e = {0};
+    if (vkd_safetensors_open(path, &st, &e) != VKD_OK) {
+        tu_check(t, false, "open %s: %s", path, e.msg);
+        return NULL;
+    }
+    return st;
+}
+
+double* tu_fixture_read(tu_ctx* t, const vkd_safetensors* st, const char* name, size_t n) {
+    float* f = malloc((n ? n : 1) * sizeof *f);
+    vkd_error e = {0};
+    if (!f || vkd_safetensors_read_f32(st, name, f, n, &e) != VKD_OK) {
+        tu_check(t, false, "read %s: %s", name, e.msg);
+        free(f);
+        return NULL;
+    }
+    double* d = tu_alloc_d(n);
+    for (size_t i = 0; i < n; i++) d[i] = f[i];
+    free(f);
+    return d;
 }

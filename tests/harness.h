@@ -60,6 +60,11 @@ bool tu_check_guards(tu_ctx* t);
 
 // Path of a file in the golden SD fixtures: $VKD_FIXTURES/<rel>, by default
 // <source dir>/../shared/fixtures/sd-tiny/<rel>.
+// Opens a fixture case file (relative to the fixture folder); NULL after a failed check.
+struct vkd_safetensors* tu_fixture_open(tu_ctx* t, const char* rel);
+// Reads fixture tensor `name` (any dtype, n elements) as a float64 array (free with free());
+// NULL after a failed check.
+double* tu_fixture_read(tu_ctx* t, const struct vkd_safetensors* st, const char* name, size_t n);
 void tu_fixture_path(char* out, size_t size, const char* rel);
 
 // Central finite differences of a scalar function of x (float64): grad[i] = (f(x+h) - f(x-h)) / 2h.

@@ -27,21 +27,6 @@ static bool upload_doubles(tu_ctx* t, const vkd_buffer* b, const double* x, size
     return ok;
 }
 
-// Reads a fixture tensor as float64 (n must match); NULL after a failed check.
-static double* read_tensor(tu_ctx* t, vkd_safetensors* st, const char* name, size_t n) {
-    float* f = malloc(n * sizeof *f);
-    vkd_error e = {0};
-    if (vkd_safetensors_read_f32(st, name, f, n, &e) != VKD_OK) {
-        tu_check(t, false, "read %s: %s", name, e.msg);
-        free(f);
-        return NULL;
-    }
-    double* d = tu_alloc_d(n);
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    free(f);
-    return d;
-}
-
 // The pass rule of PRIOR.md for activations: max|d| <= 1e-4 * max(1, max|ref|).
 static void expect_act(tu_ctx* t, const char* what, tu_buf b, const double* ref) {
     double m = 0;
@@ -49,20 +34,8 @@ static void expect_act(tu_ctx* t, const char* what, tu_buf b, const double* ref)
     tu_expect_buf(t, what, b, ref, 0, 1e-4 * fmax(1.0, m));
 }
 
-static vkd_safetensors* open_fixture(tu_ctx* t, const char* rel) {
-    char path[1024];
-    tu_fixture_path(path, sizeof path, rel);
-    vkd_safetensors* st = NULL;
-    vkd_error e = {0};
-    if (vkd_safetensors_open(path, &st, &e) != VKD_OK) {
-        tu_check(t, false, "open %s: %s", path, e.msg);
-        return NULL;
-    }
-    return st;
-}
-
 static bool load_params(tu_ctx* t, vkd_params* p, const char* rel, bool with_grad) {
-    vkd_safetensors* w = open_fixture(t, rel);
+    vkd_safetensors* w = tu_fixture_open(t, rel);
     if (!w) return false;
     vkd_error e = {0};
     bool ok = vkd_params_alloc(t->gpu, p, with_grad, &e) == VKD_OK && vkd_params_load(p, w, NULL, &e) == VKD_OK;
@@ -76,7 +49,7 @@ static bool load_params(tu_ctx* t, vkd_params* p, const char* rel, bool with_gra
 static void golden_resnet(tu_ctx* t, const char* prefix, const char* in_name, const char* out_name, uint32_t ci,
                           uint32_t co, uint32_t H) {
     tu_case(t, "golden unet %s (%u -> %u, %ux%u, temb 128)", prefix, ci, co, H, H);
-    vkd_safetensors* st = open_fixture(t, "unet/case_forward.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "unet/case_forward.safetensors");
     if (!st) return;
     vkd_params p = {0};
     vkd_resnet rn;
@@ -86,9 +59,9 @@ static void golden_resnet(tu_ctx* t, const char* prefix, const char* in_name, co
                                        &e);
     tu_check(t, s0 == VKD_OK, "declare%s%s", s0 ? ": " : "", s0 ? e.msg : "");
     size_t B = 2, nx = B * ci * H * H, no = B * co * H * H;
-    double* x = read_tensor(t, st, in_name, nx);
-    double* temb = read_tensor(t, st, "act.time_embedding", B * 128);
-    double* ref = read_tensor(t, st, out_name, no);
+    double* x = tu_fixture_read(t, st, in_name, nx);
+    double* temb = tu_fixture_read(t, st, "act.time_embedding", B * 128);
+    double* ref = tu_fixture_read(t, st, out_name, no);
     if (!s0 && x && temb && ref && load_params(t, &p, "unet/diffusion_pytorch_model.safetensors", false)) {
         vkd_arena a = {.gpu = t->gpu};
         tu_buf gx = tu_upload_d(t, x, nx), gt = tu_upload_d(t, temb, B * 128), go = tu_alloc(t, no);
@@ -111,7 +84,7 @@ static void golden_resnet(tu_ctx* t, const char* prefix, const char* in_name, co
 
 static void golden_downsample(tu_ctx* t) {
     tu_case(t, "golden unet down_blocks.0.downsamplers.0 (32, 8x8 -> 4x4)");
-    vkd_safetensors* st = open_fixture(t, "unet/case_forward.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "unet/case_forward.safetensors");
     if (!st) return;
     vkd_params p = {0};
     vkd_downsample dn;
@@ -122,8 +95,8 @@ static void golden_downsample(tu_ctx* t) {
     uint32_t oh = 0, ow = 0;
     vkd_downsample_out_size(&dn, 8, 8, &oh, &ow);
     tu_check(t, oh == 4 && ow == 4, "out size %ux%u", oh, ow);
-    double* x = read_tensor(t, st, "act.down_blocks.0.attentions.0", 2 * 32 * 64);
-    double* ref = read_tensor(t, st, "act.down_blocks.0", 2 * 32 * 16);
+    double* x = tu_fixture_read(t, st, "act.down_blocks.0.attentions.0", 2 * 32 * 64);
+    double* ref = tu_fixture_read(t, st, "act.down_blocks.0", 2 * 32 * 16);
     if (!s0 && x && ref && load_params(t, &p, "unet/diffusion_pytorch_model.safetensors", false)) {
         vkd_arena a = {.gpu = t->gpu};
         tu_buf gx = tu_upload_d(t, x, 2 * 32 * 64), go = tu_alloc(t, 2 * 32 * 16);
@@ -145,7 +118,7 @@ static void golden_downsample(tu_ctx* t) {
 // cat(resnets.0, down_blocks.0) (96 -> 64), then the upsampler (4x4 -> 8x8).
 static void golden_up_block(tu_ctx* t) {
     tu_case(t, "golden unet up_blocks.0 (2 resnets over skip concatenations + upsampler)");
-    vkd_safetensors* st = open_fixture(t, "unet/case_forward.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "unet/case_forward.safetensors");
     if (!st) return;
     vkd_params p = {0};
     vkd_resnet r0, r1;
@@ -159,11 +132,11 @@ static void golden_up_block(tu_ctx* t) {
                                 &(vkd_resnet_desc){.in_channels = 96, .out_channels = 64, .temb_channels = 128}, &e);
     if (!s0) s0 = vkd_upsample_declare(&up, &p, "up_blocks.0.upsamplers.0.", &(vkd_sample_desc){.in_channels = 64}, &e);
     tu_check(t, s0 == VKD_OK, "declare%s%s", s0 ? ": " : "", s0 ? e.msg : "");
-    double* mid = read_tensor(t, st, "act.mid_block", 2 * 64 * 16);
-    double* d1 = read_tensor(t, st, "act.down_blocks.1", 2 * 64 * 16);
-    double* d0 = read_tensor(t, st, "act.down_blocks.0", 2 * 32 * 16);
-    double* temb = read_tensor(t, st, "act.time_embedding", 2 * 128);
-    double* ref = read_tensor(t, st, "act.up_blocks.0", 2 * 64 * 64);
+    double* mid = tu_fixture_read(t, st, "act.mid_block", 2 * 64 * 16);
+    double* d1 = tu_fixture_read(t, st, "act.down_blocks.1", 2 * 64 * 16);
+    double* d0 = tu_fixture_read(t, st, "act.down_blocks.0", 2 * 32 * 16);
+    double* temb = tu_fixture_read(t, st, "act.time_embedding", 2 * 128);
+    double* ref = tu_fixture_read(t, st, "act.up_blocks.0", 2 * 64 * 64);
     if (!s0 && mid && d1 && d0 && temb && ref && load_params(t, &p, "unet/diffusion_pytorch_model.safetensors", false)) {
         vkd_arena a = {.gpu = t->gpu};
         tu_buf gmid = tu_upload_d(t, mid, 2 * 64 * 16), gd1 = tu_upload_d(t, d1, 2 * 64 * 16);

@@ -11,33 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static vkd_safetensors* open_fixture(tu_ctx* t, const char* rel) {
-    char path[1024];
-    tu_fixture_path(path, sizeof path, rel);
-    vkd_safetensors* st = NULL;
-    vkd_error e = {0};
-    if (vkd_safetensors_open(path, &st, &e) != VKD_OK) {
-        tu_check(t, false, "open %s: %s", path, e.msg);
-        return NULL;
-    }
-    return st;
-}
-
-// Reads any dtype as float64 (I64 timesteps are exact in float).
-static double* read_tensor(tu_ctx* t, vkd_safetensors* st, const char* name, size_t n) {
-    float* f = malloc(n * sizeof *f);
-    vkd_error e = {0};
-    if (vkd_safetensors_read_f32(st, name, f, n, &e) != VKD_OK) {
-        tu_check(t, false, "read %s: %s", name, e.msg);
-        free(f);
-        return NULL;
-    }
-    double* d = tu_alloc_d(n);
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    free(f);
-    return d;
-}
-
 static bool init_fixture_scheduler(tu_ctx* t, vkd_scheduler* sc) {
     char path[1024];
     tu_fixture_path(path, sizeof path, "scheduler/scheduler_config.json");
@@ -56,14 +29,14 @@ static void schedule_case(tu_ctx* t) {
                     sc.d.beta_schedule == VKD_BETAS_SCALED_LINEAR && sc.d.prediction_type == VKD_PREDICT_EPSILON &&
                     sc.d.steps_offset == 1 && sc.d.timestep_spacing == VKD_SPACING_LEADING && !sc.d.clip_sample,
              "config fields");
-    vkd_safetensors* st = open_fixture(t, "scheduler/alphas_cumprod.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "scheduler/alphas_cumprod.safetensors");
     if (st) {
         float betas[1000], acp[1000];
         double acp64[1000];
         vkd_error e = {0};
         bool ok = vkd_safetensors_read_f32(st, "betas", betas, 1000, &e) == VKD_OK &&
                   vkd_safetensors_read_f32(st, "alphas_cumprod", acp, 1000, &e) == VKD_OK;
-        double* a64 = read_tensor(t, st, "alphas_cumprod_f64", 1000);
+        double* a64 = tu_fixture_read(t, st, "alphas_cumprod_f64", 1000);
         if (tu_check(t, ok && a64, "read the fixture%s%s", ok ? "" : ": ", ok ? "" : e.msg)) {
             int nb = 0, na = 0;
             for (int i = 0; i < 1000; i++) nb += memcmp(&betas[i], &sc.betas[i], 4) != 0;
@@ -76,8 +49,8 @@ static void schedule_case(tu_ctx* t) {
         free(a64);
         vkd_safetensors_close(st);
     }
-    st = open_fixture(t, "scheduler/case_add_noise.safetensors");
-    double* want = st ? read_tensor(t, st, "inference_timesteps_50", 50) : NULL;
+    st = tu_fixture_open(t, "scheduler/case_add_noise.safetensors");
+    double* want = st ? tu_fixture_read(t, st, "inference_timesteps_50", 50) : NULL;
     vkd_error e = {0};
     if (want && tu_check(t, vkd_scheduler_set_timesteps(&sc, 50, &e) == VKD_OK, "set_timesteps(50)")) {
         int bad = 0;
@@ -96,15 +69,15 @@ static void add_noise_case(tu_ctx* t) {
     tu_case(t, "add_noise and velocity on the GPU vs diffusers (t = 0, 499, 999 per sample)");
     vkd_scheduler sc;
     if (!init_fixture_scheduler(t, &sc)) return;
-    vkd_safetensors* st = open_fixture(t, "scheduler/case_add_noise.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "scheduler/case_add_noise.safetensors");
     const size_t B = 3, n = 4 * 64;
     double *x0 = NULL, *noise = NULL, *ts = NULL, *noisy = NULL, *vel = NULL;
     if (st) {
-        x0 = read_tensor(t, st, "original_samples", B * n);
-        noise = read_tensor(t, st, "noise", B * n);
-        ts = read_tensor(t, st, "timesteps", B);
-        noisy = read_tensor(t, st, "noisy_samples", B * n);
-        vel = read_tensor(t, st, "velocity", B * n);
+        x0 = tu_fixture_read(t, st, "original_samples", B * n);
+        noise = tu_fixture_read(t, st, "noise", B * n);
+        ts = tu_fixture_read(t, st, "timesteps", B);
+        noisy = tu_fixture_read(t, st, "noisy_samples", B * n);
+        vel = tu_fixture_read(t, st, "velocity", B * n);
     }
     if (x0 && noise && ts && noisy && vel) {
         tu_buf gx = tu_upload_d(t, x0, B * n), gn = tu_upload_d(t, noise, B * n), gt = tu_upload_d(t, ts, B);

@@ -13,32 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static vkd_safetensors* open_fixture(tu_ctx* t, const char* rel) {
-    char path[1024];
-    tu_fixture_path(path, sizeof path, rel);
-    vkd_safetensors* st = NULL;
-    vkd_error e = {0};
-    if (vkd_safetensors_open(path, &st, &e) != VKD_OK) {
-        tu_check(t, false, "open %s: %s", path, e.msg);
-        return NULL;
-    }
-    return st;
-}
-
-static double* read_tensor(tu_ctx* t, vkd_safetensors* st, const char* name, size_t n) {
-    float* f = malloc(n * sizeof *f);
-    vkd_error e = {0};
-    if (vkd_safetensors_read_f32(st, name, f, n, &e) != VKD_OK) {
-        tu_check(t, false, "read %s: %s", name, e.msg);
-        free(f);
-        return NULL;
-    }
-    double* d = tu_alloc_d(n);
-    for (size_t i = 0; i < n; i++) d[i] = f[i];
-    free(f);
-    return d;
-}
-
 static double max_abs(const double* x, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs(x[i]));
@@ -48,7 +22,7 @@ static double max_abs(const double* x, size_t n) {
 // Compares n floats at a device address with a fixture tensor; gradient = the gradient rule.
 static void expect_addr_as(tu_ctx* t, vkd_safetensors* st, const char* name, const char* label, vkd_addr addr,
                            const vkd_buffer* owner, size_t n, bool gradient) {
-    double* ref = read_tensor(t, st, name, n);
+    double* ref = tu_fixture_read(t, st, name, n);
     if (!ref) return;
     float* f = malloc(n * sizeof *f);
     vkd_error e = {0};
@@ -97,7 +71,7 @@ static void load_vae(tu_ctx* t, vae_fixture* f, vkd_vae_attention mode, bool wit
     d.attention = mode;
     if (!s0) s0 = vkd_vae_declare(&f->m, &f->p, "", &d, &e);
     if (!tu_check(t, s0 == VKD_OK, "config + declare%s%s", s0 ? ": " : "", s0 ? e.msg : "")) return;
-    vkd_safetensors* w = open_fixture(t, "vae/diffusion_pytorch_model.safetensors");
+    vkd_safetensors* w = tu_fixture_open(t, "vae/diffusion_pytorch_model.safetensors");
     if (!w) return;
     f->ok = vkd_params_alloc(t->gpu, &f->p, with_grad, &e) == VKD_OK && vkd_params_load(&f->p, w, NULL, &e) == VKD_OK;
     tu_check(t, f->ok, "load %u parameters%s%s", f->p.count, f->ok ? "" : ": ", f->ok ? "" : e.msg);
@@ -139,12 +113,12 @@ static void config_case(tu_ctx* t) {
 
 static void encode_case(tu_ctx* t, vkd_vae_attention mode) {
     tu_case(t, "golden vae encode (%s attention)", mode == VKD_VAE_ATTN_EXPLICIT ? "explicit" : "flash");
-    vkd_safetensors* st = open_fixture(t, "vae/case_encode.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "vae/case_encode.safetensors");
     if (!st) return;
     vae_fixture f;
     load_vae(t, &f, mode, true);
-    double* image = read_tensor(t, st, "image", 3 * 256);
-    double* cot = read_tensor(t, st, "cotangent", 4 * 64);
+    double* image = tu_fixture_read(t, st, "image", 3 * 256);
+    double* cot = tu_fixture_read(t, st, "cotangent", 4 * 64);
     if (f.ok && image && cot) {
         tu_check(t, f.m.enc.mid.attn.explicit_softmax == (mode == VKD_VAE_ATTN_EXPLICIT), "attention mode resolved");
         vkd_arena a = {.gpu = t->gpu};
@@ -208,12 +182,12 @@ static void encode_case(tu_ctx* t, vkd_vae_attention mode) {
 
 static void decode_case(tu_ctx* t, vkd_vae_attention mode) {
     tu_case(t, "golden vae decode (%s attention)", mode == VKD_VAE_ATTN_EXPLICIT ? "explicit" : "flash");
-    vkd_safetensors* st = open_fixture(t, "vae/case_decode.safetensors");
+    vkd_safetensors* st = tu_fixture_open(t, "vae/case_decode.safetensors");
     if (!st) return;
     vae_fixture f;
     load_vae(t, &f, mode, false);
-    double* lat = read_tensor(t, st, "latent", 4 * 64);
-    double* cot = read_tensor(t, st, "cotangent", 3 * 256);
+    double* lat = tu_fixture_read(t, st, "latent", 4 * 64);
+    double* cot = tu_fixture_read(t, st, "cotangent", 3 * 256);
     if (f.ok && lat && cot) {
         vkd_arena a = {.gpu = t->gpu};
         tu_buf glat = tu_upload_d(t, lat, 4 * 64), gimg = tu_alloc(t, 3 * 256), gcot = tu_upload_d(t, cot, 3 * 256);
