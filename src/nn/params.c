@@ -75,11 +75,52 @@ static vkd_status zeroed_buffer(vkd_gpu* gpu, uint64_t floats, vkd_buffer* out, 
     return st;
 }
 
+// Re-lays out the offsets into chunks of `cf` floats (no parameter straddles two) and allocates
+// one buffer per chunk.
+static vkd_status alloc_chunked(vkd_gpu* gpu, vkd_params* p, uint64_t cf, vkd_error* err) {
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < p->count; i++) {
+        uint64_t n = (p->items[i].count + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+        if (n > cf)
+            return vkd_error_set(err, VKD_ERR_UNSUPPORTED, "parameter '%s' (%llu floats) exceeds one device allocation",
+                                 p->items[i].name, (unsigned long long)p->items[i].count);
+        if (at % cf + n > cf) at = (at / cf + 1) * cf;
+        p->items[i].offset = at;
+        at += n;
+    }
+    uint32_t nchunks = (uint32_t)((at + cf - 1) / cf);
+    if (nchunks > 16)
+        return vkd_error_set(err, VKD_ERR_UNSUPPORTED, "parameter set of %llu floats needs more than 16 allocations",
+                             (unsigned long long)at);
+    p->total = at;
+    p->chunk_floats = cf;
+    for (uint32_t c = 0; c < nchunks; c++) {
+        uint64_t n = c + 1 < nchunks ? cf : at - (uint64_t)c * cf;
+        vkd_status st = vkd_buffer_alloc(gpu, n * sizeof(float), &p->chunks[c], err);
+        if (st) return vkd_error_prefix(err, "parameters (%u tensors, chunk %u of %u): ", p->count, c + 1, nchunks);
+        p->nchunks = c + 1;
+    }
+    p->data = p->chunks[0];
+    return VKD_OK;
+}
+
 vkd_status vkd_params_alloc(vkd_gpu* gpu, vkd_params* p, bool with_grad, vkd_error* err) {
+    p->gpu = gpu;
+    // Keep each buffer within the device's allocation limit (and 1 GiB, well inside any).
+    uint64_t limit = vkd_gpu_get_info(gpu)->max_allocation_bytes;
+    if (!limit || limit > ((uint64_t)1 << 30)) limit = (uint64_t)1 << 30;
+    if (p->max_buffer_bytes && p->max_buffer_bytes < limit) limit = p->max_buffer_bytes;
+    uint64_t cf = limit / sizeof(float) / PARAM_ALIGN * PARAM_ALIGN;
+    if (p->total > cf) {
+        if (with_grad)
+            return vkd_error_set(err, VKD_ERR_UNSUPPORTED,
+                                 "trainable parameter set of %.1f MiB exceeds one device allocation (%.1f MiB)",
+                                 (double)p->total * 4 / 1048576.0, (double)limit / 1048576.0);
+        return alloc_chunked(gpu, p, cf, err);
+    }
     if (p->total > UINT32_MAX)
         return vkd_error_set(err, VKD_ERR_UNSUPPORTED, "parameter set of %llu floats exceeds 2^32 elements",
                              (unsigned long long)p->total);
-    p->gpu = gpu;
     uint64_t n = p->total ? p->total : 1;
     vkd_status st = vkd_buffer_alloc(gpu, n * sizeof(float), &p->data, err);
     if (st) return vkd_error_prefix(err, "parameters (%u tensors): ", p->count);
@@ -95,7 +136,20 @@ vkd_status vkd_params_alloc_adam(vkd_params* p, vkd_error* err) {
     return VKD_OK;
 }
 
+// The buffer holding float offset `off` of the data, and the offset inside it.
+static const vkd_buffer* data_at(const vkd_params* p, uint64_t off, uint64_t* inner) {
+    if (p->nchunks > 1) {
+        *inner = off % p->chunk_floats;
+        return &p->chunks[off / p->chunk_floats];
+    }
+    *inner = off;
+    return &p->data;
+}
+
 void vkd_params_free(vkd_params* p) {
+    if (p->gpu && p->nchunks > 1) {
+        for (uint32_t c = 1; c < p->nchunks; c++) vkd_buffer_free(p->gpu, &p->chunks[c]);
+    }
     if (p->gpu) {
         vkd_buffer* bufs[] = {&p->data, &p->grad, &p->adam_m, &p->adam_v};
         for (int i = 0; i < 4; i++)
@@ -106,7 +160,10 @@ void vkd_params_free(vkd_params* p) {
 }
 
 vkd_addr vkd_params_addr(const vkd_params* p, uint32_t i) {
-    return i < p->count && p->data.addr ? p->data.addr + p->items[i].offset * sizeof(float) : 0;
+    if (i >= p->count || !p->data.addr) return 0;
+    uint64_t inner;
+    const vkd_buffer* b = data_at(p, p->items[i].offset, &inner);
+    return b->addr + inner * sizeof(float);
 }
 
 vkd_addr vkd_params_grad(const vkd_params* p, uint32_t i) {
@@ -217,7 +274,9 @@ vkd_status vkd_params_upload(vkd_params* p, uint32_t i, const float* src, uint64
     if (i >= p->count || count != p->items[i].count)
         return vkd_error_set(err, VKD_ERR_INVALID, "params upload: bad index %u or count %llu", i,
                              (unsigned long long)count);
-    return vkd_buffer_upload(p->gpu, &p->data, p->items[i].offset * sizeof(float), src, count * sizeof(float), err);
+    uint64_t inner;
+    const vkd_buffer* b = data_at(p, p->items[i].offset, &inner);
+    return vkd_buffer_upload(p->gpu, b, inner * sizeof(float), src, count * sizeof(float), err);
 }
 
 vkd_status vkd_params_download(const vkd_params* p, uint32_t i, bool grad, float* dst, uint64_t count,
@@ -225,7 +284,9 @@ vkd_status vkd_params_download(const vkd_params* p, uint32_t i, bool grad, float
     if (i >= p->count || count != p->items[i].count || (grad && !p->grad.addr))
         return vkd_error_set(err, VKD_ERR_INVALID, "params download: bad index %u, count %llu or no gradient", i,
                              (unsigned long long)count);
-    return vkd_buffer_download(p->gpu, grad ? &p->grad : &p->data, p->items[i].offset * sizeof(float), dst,
+    uint64_t inner = p->items[i].offset;
+    const vkd_buffer* b = grad ? &p->grad : data_at(p, p->items[i].offset, &inner);
+    return vkd_buffer_download(p->gpu, b, inner * sizeof(float), dst,
                                count * sizeof(float), err);
 }
 
@@ -285,7 +346,11 @@ vkd_status vkd_params_save(const vkd_params* p, const char* path, bool grad, con
     vkd_status st = VKD_OK;
     if (!w || !host) {
         st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
-    } else if (!(st = vkd_buffer_download(p->gpu, grad ? &p->grad : &p->data, 0, host, p->total * sizeof(float), err))) {
+    } else {
+        for (uint32_t i = 0; i < p->count && !st; i++)
+            st = vkd_params_download(p, i, grad, host + p->items[i].offset, p->items[i].count, err);
+    }
+    if (!st && w && host) {
         for (uint32_t i = 0; i < p->count; i++) {
             const vkd_param* q = &p->items[i];
             w[i] = (vkd_tensor_write){.name = q->name, .dtype = VKD_DTYPE_F32, .ndim = q->ndim,

@@ -476,7 +476,58 @@ static void arena(tu_ctx* t) {
     tu_check(t, a.nchunks == 0, "free releases the chunks");
 }
 
+// Sets larger than one allocation are split into chunks: no parameter straddles two, every
+// address is readable and writable, save/load round-trips, and trainable sets refuse to split.
+static void chunked(tu_ctx* t) {
+    tu_case(t, "parameter sets split over several buffers");
+    vkd_params p = {0};
+    vkd_error e = {0};
+    for (int i = 0; i < 10; i++) vkd_params_addf(&p, 2, (int64_t[]){10, 100 + 7 * i}, "layer.%d.weight", i);
+    p.max_buffer_bytes = 8192;  // 2048 floats: about two parameters per buffer
+    if (!tu_check(t, vkd_params_alloc(t->gpu, &p, false, &e) == VKD_OK, "alloc: %s", e.msg)) return;
+    tu_check(t, p.nchunks >= 4, "%u chunks of %llu floats", p.nchunks, (unsigned long long)p.chunk_floats);
+    for (uint32_t i = 0; i < p.count; i++) {
+        uint64_t off = p.items[i].offset % p.chunk_floats;
+        tu_check(t, off + p.items[i].count <= p.chunk_floats, "%s inside one chunk", p.items[i].name);
+        float x[2000], y[2000];
+        for (uint64_t k = 0; k < p.items[i].count; k++) x[k] = (float)(i * 10000 + k);
+        vkd_params_upload(&p, i, x, p.items[i].count, &e);
+        vkd_params_download(&p, i, false, y, p.items[i].count, &e);
+        tu_check(t, !memcmp(x, y, p.items[i].count * 4), "%s round trip", p.items[i].name);
+        // The device address is where the data is: copy through it on the GPU.
+        tu_buf z = tu_zeros(t, p.items[i].count);
+        vkd_stream_copy(t->s, z.addr, vkd_params_addr(&p, i), (uint32_t)p.items[i].count);
+        double* d = tu_run(t) ? tu_download_d(t, z) : NULL;
+        tu_check(t, d && d[3] == x[3] && d[p.items[i].count - 1] == x[p.items[i].count - 1], "%s address", p.items[i].name);
+        free(d);
+        tu_free(t, &z);
+    }
+    char path[] = "/tmp/vkd_chunked_XXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    tu_check(t, vkd_params_save(&p, path, false, NULL, &e) == VKD_OK, "save: %s", e.msg);
+    vkd_params q = {0};
+    for (uint32_t i = 0; i < p.count; i++) vkd_params_add(&q, p.items[i].name, 2, p.items[i].shape);
+    vkd_safetensors* f = NULL;
+    bool ok = vkd_params_alloc(t->gpu, &q, false, &e) == VKD_OK && vkd_safetensors_open(path, &f, &e) == VKD_OK &&
+              vkd_params_load(&q, f, NULL, &e) == VKD_OK;
+    tu_check(t, ok, "reload into one buffer: %s", e.msg);
+    float y[2000];
+    if (ok) vkd_params_download(&q, 9, false, y, q.items[9].count, &e);
+    tu_check(t, ok && y[5] == (float)(9 * 10000 + 5), "reloaded values");
+    if (f) vkd_safetensors_close(f);
+    unlink(path);
+    vkd_params_free(&q);
+    vkd_params_free(&p);
+    vkd_params g = {0};
+    vkd_params_addf(&g, 1, (int64_t[]){4096}, "big");
+    g.max_buffer_bytes = 8192;
+    tu_check(t, vkd_params_alloc(t->gpu, &g, true, &e) == VKD_ERR_UNSUPPORTED && strstr(e.msg, "trainable"), "%s", e.msg);
+    vkd_params_free(&g);
+}
+
 void test_params(tu_ctx* t) {
+    chunked(t);
     declare(t);
     vae_fixture(t);
     synth s = {0};

@@ -35,7 +35,15 @@ typedef struct vkd_params {
     uint32_t count, cap;
     uint64_t total;        // floats, including alignment padding
     vkd_gpu* gpu;
-    vkd_buffer data;       // (total,) after vkd_params_alloc
+    vkd_buffer data;       // (total,) after vkd_params_alloc (the first chunk when split)
+    // Sets larger than one device allocation (SD's UNet is 3.3 GB in fp32; lavapipe allows
+    // 2 GiB) are stored in several buffers of chunk_floats each, no parameter straddling two:
+    // offsets are then chunk * chunk_floats + offset in the chunk. Only frozen sets may split
+    // (gradients and Adam moments need one flat buffer).
+    vkd_buffer chunks[16];
+    uint32_t nchunks;      // 0 or 1: data holds everything
+    uint64_t chunk_floats;
+    uint64_t max_buffer_bytes; // set before alloc to split below the device limit (tests); 0 = device
     vkd_buffer grad;       // (total,) or empty (addr 0) when the set is frozen
     vkd_buffer adam_m, adam_v; // allocated on demand by vkd_params_alloc_adam
 } vkd_params;
