@@ -8,6 +8,7 @@
 #include "vkdream/nn/params.h"
 #include "vkdream/nn/reduce.h"
 #include "vkdream/prior/clip.h"
+#include "vkdream/prior/sd.h"
 #include "vkdream/prior/unet_cond.h"
 #include "vkdream/prior/vae.h"
 #include "vkdream/safetensors.h"
@@ -412,11 +413,90 @@ static const vkd_prior_vtbl sd_vtbl_pixel = {.destroy = sd_destroy, .encode_prom
                                              .cond_free = sd_cond_free, .predict = sd_predict,
                                              .phi_create = sd_phi_create};
 
+// Finishes a prior whose components are loaded: vtable, space and sizes.
+static vkd_status finish_prior(sd_prior* sp, const char* source, const vkd_sd_prior_desc* d, vkd_prior** out,
+                               vkd_error* err) {
+    sp->base.vt = sp->latent ? &sd_vtbl_latent : &sd_vtbl_pixel;
+    sp->base.space = sp->latent ? VKD_PRIOR_LATENT : VKD_PRIOR_PIXEL;
+    sp->base.channels = sp->unet.d.in_channels;
+    sp->base.downsample = sp->latent ? 1u << (sp->vae.d.num_blocks - 1) : 1;
+    sp->base.width = sp->base.height = d->render_size ? d->render_size : sp->unet.d.sample_size * sp->base.downsample;
+    if (!sp->latent && sp->base.channels != 3) {
+        sd_destroy(&sp->base);
+        return vkd_error_set(err, VKD_ERR_INVALID, "%s: a pixel-space UNet must take 3 channels, not %u", source,
+                             sp->unet.d.in_channels);
+    }
+    *out = &sp->base;
+    return VKD_OK;
+}
+
+// An original single-file checkpoint through the SD loader (key maps, inferred architecture).
+static vkd_status create_from_file(vkd_gpu* gpu, const char* file, const vkd_sd_prior_desc* d, vkd_prior** out,
+                                   vkd_error* err) {
+    if (!d->tokenizer_dir)
+        return vkd_error_set(err, VKD_ERR_INVALID,
+                             "%s: a single-file checkpoint has no tokenizer: give its folder (--tokenizer DIR, with "
+                             "vocab.json and merges.txt)",
+                             file);
+    vkd_sd_model* m = NULL;
+    vkd_sd_load_desc ld = {.tokenizer_dir = d->tokenizer_dir, .config_dir = d->config_dir, .prediction = d->prediction,
+                           .no_vae = d->pixel};
+    vkd_status st = vkd_sd_load(gpu, file, &ld, &m, err);
+    if (st) return st;
+    sd_prior* sp = calloc(1, sizeof *sp);
+    if (!sp) {
+        vkd_sd_free(m);
+        return vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    sp->gpu = gpu;
+    sp->fold_ids = d->fold_token_ids;
+    sp->pred_arena.gpu = sp->enc_arena.gpu = gpu;
+    sp->base.impl = sp;
+    const char* slash = strrchr(file, '/');
+    snprintf(sp->name, sizeof sp->name, "sd:%s", slash ? slash + 1 : file);
+    sp->base.name = sp->name;
+    // Take the components over (the model keeps nothing it would free).
+    sp->tok = m->tok, m->tok = NULL;
+    sp->clip = m->clip, sp->text_p = m->text_p;
+    sp->unet = m->unet, sp->unet_p = m->unet_p;
+    memset(&m->text_p, 0, sizeof m->text_p);
+    memset(&m->unet_p, 0, sizeof m->unet_p);
+    sp->latent = m->arch.has_vae && !d->pixel;
+    if (sp->latent) {
+        sp->vae = m->vae, sp->vae_p = m->vae_p;
+        memset(&m->vae_p, 0, sizeof m->vae_p);
+        sp->scaling = sp->vae.d.scaling_factor;
+    }
+    const vkd_sd_sched_arch* sa = &m->arch.sched;
+    sp->base.prediction = sa->prediction == VKD_SD_PREDICTION_V        ? VKD_PRED_V
+                          : sa->prediction == VKD_SD_PREDICTION_SAMPLE ? VKD_PRED_SAMPLE
+                                                                       : VKD_PRED_EPSILON;
+    sp->base.num_timesteps = (uint32_t)sa->num_train_timesteps;
+    st = sa->beta_schedule == VKD_SD_BETA_SQUAREDCOS_CAP_V2
+             ? vkd_error_set(err, VKD_ERR_UNSUPPORTED, "%s: the cosine beta schedule is not supported here", file)
+             : vkd_prior_schedule(sp->base.alphas_cumprod, sp->base.num_timesteps,
+                                  sa->beta_schedule == VKD_SD_BETA_LINEAR ? VKD_BETA_LINEAR : VKD_BETA_SCALED_LINEAR,
+                                  sa->beta_start, sa->beta_end, err);
+    vkd_sd_free(m);
+    if (!st) {
+        vkd_tokenizer_info ti = vkd_tokenizer_get_info(sp->tok);
+        sp->T = (uint32_t)ti.max_length;
+        sp->D = sp->clip.d.hidden_size;
+    }
+    if (st) {
+        sd_destroy(&sp->base);
+        return st;
+    }
+    return finish_prior(sp, file, d, out, err);
+}
+
 vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_prior_desc* desc, vkd_prior** out,
                                vkd_error* err) {
     *out = NULL;
     vkd_sd_prior_desc d = desc ? *desc : (vkd_sd_prior_desc){0};
     char path[4200];
+    struct stat sb;
+    if (!stat(folder, &sb) && S_ISREG(sb.st_mode)) return create_from_file(gpu, folder, &d, out, err);
     snprintf(path, sizeof path, "%s/unet/config.json", folder);
     if (!exists(path))
         return vkd_error_set(err, VKD_ERR_IO,
@@ -491,16 +571,5 @@ vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_pr
         sd_destroy(&sp->base);
         return vkd_error_prefix(err, "loading %s: ", folder);
     }
-    sp->base.vt = sp->latent ? &sd_vtbl_latent : &sd_vtbl_pixel;
-    sp->base.space = sp->latent ? VKD_PRIOR_LATENT : VKD_PRIOR_PIXEL;
-    sp->base.channels = sp->unet.d.in_channels;
-    sp->base.downsample = sp->latent ? 1u << (sp->vae.d.num_blocks - 1) : 1;
-    sp->base.width = sp->base.height = d.render_size ? d.render_size : sp->unet.d.sample_size * sp->base.downsample;
-    if (!sp->latent && sp->base.channels != 3) {
-        sd_destroy(&sp->base);
-        return vkd_error_set(err, VKD_ERR_INVALID, "%s: a pixel-space UNet must take 3 channels, not %u", folder,
-                             sp->unet.d.in_channels);
-    }
-    *out = &sp->base;
-    return VKD_OK;
+    return finish_prior(sp, folder, &d, out, err);
 }

@@ -15,11 +15,11 @@
 extern "C" {
 #endif
 
-typedef enum vkd_beta_schedule {
+typedef enum vkd_betas_kind {
     VKD_BETAS_SCALED_LINEAR = 0,   // linspace(sqrt(b0), sqrt(b1), N) ** 2 (SD)
     VKD_BETAS_LINEAR = 1,          // linspace(b0, b1, N)
     VKD_BETAS_SQUAREDCOS_CAP_V2 = 2, // Glide cosine, max beta 0.999
-} vkd_beta_schedule;
+} vkd_betas_kind;  // (prior.h's vkd_beta_schedule is the distillation side's)
 
 typedef enum vkd_prediction_type {
     VKD_PREDICT_EPSILON = 0,
@@ -37,7 +37,7 @@ typedef enum vkd_timestep_spacing {
 typedef struct vkd_scheduler_desc {
     uint32_t num_train_timesteps;  // N; 0 = 1000
     double beta_start, beta_end;   // 0 = 0.00085 / 0.012 (double: the config's values, as Python reads them)
-    vkd_beta_schedule beta_schedule;
+    vkd_betas_kind beta_schedule;
     vkd_prediction_type prediction_type;
     vkd_timestep_spacing timestep_spacing;
     int32_t steps_offset;          // used as given (SD configs say 1; diffusers' default is 0)

@@ -2,7 +2,8 @@
 // (include/vkdream/prior.h): tokenizer + CLIP text encoder for the conditions, the UNet for
 // the predictions, and for latent models the VAE encoder (with its backward, so the
 // distillation gradient reaches the renders) and decoder. Loads a diffusers folder:
-// tokenizer/, text_encoder/, unet/, vae/ (absent: a pixel-space model), scheduler/.
+// tokenizer/, text_encoder/, unet/, vae/ (absent: a pixel-space model), scheduler/; or an
+// original single-file checkpoint (architecture inferred from the shapes, or config_dir).
 #ifndef VKDREAM_PRIOR_SD_PRIOR_H
 #define VKDREAM_PRIOR_SD_PRIOR_H
 
@@ -13,7 +14,8 @@ extern "C" {
 #endif
 
 typedef struct vkd_sd_prior_desc {
-    const char* tokenizer_dir;   // NULL: <folder>/tokenizer
+    const char* tokenizer_dir;   // NULL: <folder>/tokenizer (single files need it)
+    const char* config_dir;      // single files: take the architecture from this diffusers folder's configs
     const char* prediction;      // "epsilon", "v_prediction", "sample"; NULL: scheduler_config.json
     bool pixel;                  // ignore a VAE even when present (pixel-space guidance on the render)
     // Random-weight test models whose text encoder is smaller than the tokenizer (the sd-tiny
