@@ -12,6 +12,7 @@
 // skips a claimed prompt. An unfinished folder with a checkpoint is resumed (--resume).
 #define _POSIX_C_SOURCE 200809L
 #include "app/commands.h"
+#include "app/batch_prompts.h"
 #include "app/scene.h"
 
 #include <ctype.h>
@@ -28,17 +29,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define MAX_OVERRIDES 32
-
-typedef struct prompt_line {
-    int index;                         // among prompt lines
-    int line;                          // in the file
-    char prompt[VKD_SCENE_STR];
-    char keys[MAX_OVERRIDES][64];
-    char values[MAX_OVERRIDES][VKD_SCENE_STR];
-    int noverrides;
-} prompt_line;
 
 static volatile sig_atomic_t stop = 0;
 static volatile pid_t child_pid = 0;
@@ -65,82 +55,6 @@ static void usage(FILE* f) {
             "workers running at once on one folder never run a prompt twice at the same time (flock).\n"
             "A failing prompt is recorded in its FAILED file and the batch goes on; the exit code is 1 when\n"
             "any prompt failed. Every generate flag goes after `--`: vkdream batch p.txt --out d -- --steps 100\n");
-}
-
-static char* trim(char* s) {
-    while (isspace((unsigned char)*s)) s++;
-    char* e = s + strlen(s);
-    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
-    return s;
-}
-
-// Parses the prompts file. Errors name file:line.
-static int parse_prompts(const char* path, prompt_line** out, int* count, char* err, size_t errcap) {
-    FILE* f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    int cap = 16, n = 0, lineno = 0;
-    prompt_line* v = malloc(sizeof *v * (size_t)cap);
-    char buf[8192];
-    while (v && fgets(buf, sizeof buf, f)) {
-        lineno++;
-        char* s = trim(buf);
-        if (!*s || *s == '#') continue;
-        if (n == cap) {
-            prompt_line* nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
-            if (!nv) break;
-            v = nv;
-        }
-        prompt_line* p = &v[n];
-        memset(p, 0, sizeof *p);
-        p->index = n, p->line = lineno;
-        char* bar = strchr(s, '|');
-        if (bar) *bar = 0;
-        snprintf(p->prompt, sizeof p->prompt, "%s", trim(s));
-        if (!p->prompt[0]) {
-            snprintf(err, errcap, "%s:%d: empty prompt before '|'", path, lineno);
-            goto fail;
-        }
-        for (char* tok = bar ? strtok(bar + 1, " \t") : NULL; tok; tok = strtok(NULL, " \t")) {
-            char* eq = strchr(tok, '=');
-            if (!eq || eq == tok || !eq[1]) {
-                snprintf(err, errcap, "%s:%d: override '%s': expected key=value", path, lineno, tok);
-                goto fail;
-            }
-            if (p->noverrides == MAX_OVERRIDES) {
-                snprintf(err, errcap, "%s:%d: more than %d overrides", path, lineno, MAX_OVERRIDES);
-                goto fail;
-            }
-            *eq = 0;
-            // The key and value must be valid scene settings; check now, not in the child.
-            vkd_scene sc;
-            vkd_scene_defaults(&sc);
-            bool known = false;
-            vkd_error e = {0};
-            if (vkd_scene_set(&sc, tok, eq + 1, &known, &e) || !known) {
-                if (known)
-                    snprintf(err, errcap, "%s:%d: %.600s", path, lineno, e.msg);
-                else
-                    snprintf(err, errcap, "%s:%d: unknown scene key '%.64s' (see vkdream generate --help)", path,
-                             lineno, tok);
-                goto fail;
-            }
-            snprintf(p->keys[p->noverrides], sizeof p->keys[0], "%s", tok);
-            snprintf(p->values[p->noverrides], sizeof p->values[0], "%s", eq + 1);
-            p->noverrides++;
-        }
-        n++;
-    }
-    fclose(f);
-    *out = v;
-    *count = n;
-    return 0;
-fail:
-    fclose(f);
-    free(v);
-    return -1;
 }
 
 static void folder_of(const char* out, const prompt_line* p, char* dst, size_t cap) {
