@@ -37,6 +37,22 @@ typedef struct vkd_gpu_desc {
     size_t block_size;
     // Print which device was chosen and why to stderr.
     bool verbose;
+
+    // Presenting to a window (the viewer); all zero for compute only, which is unchanged by them.
+    // Instance extensions to enable besides vkdream's own: the window system's, e.g. GLFW's
+    // glfwGetRequiredInstanceExtensions(). Creation fails, naming it, when one is missing.
+    const char* const* instance_extensions;
+    uint32_t instance_extension_count;
+    // Enable VK_KHR_swapchain and use a queue family that runs compute and can present.
+    // present_support(user, VkInstance, VkPhysicalDevice, family) answers "can this family
+    // present?" (GLFW's glfwGetPhysicalDevicePresentationSupport fits, handles passed as void*);
+    // NULL takes families with graphics (they present on every desktop platform). When no
+    // family qualifies, the device lacks VK_KHR_swapchain or the loader the WSI entry points,
+    // the context is created as without `present` and vkd_gpu_info.present is false: the
+    // caller falls back to headless.
+    bool present;
+    bool (*present_support)(void* user, void* instance, void* physical_device, uint32_t family);
+    void* present_user;
 } vkd_gpu_desc;
 
 typedef enum vkd_device_kind {
@@ -67,6 +83,7 @@ typedef struct vkd_gpu_info {
     bool fp16;                    // shaderFloat16 + 16-bit storage
     bool float_atomics;           // atomicAdd on float in buffers (VK_EXT_shader_atomic_float)
     bool validation;              // validation layer active
+    bool present;                 // swapchain enabled and the queue can present (desc.present)
 } vkd_gpu_info;
 
 vkd_status vkd_gpu_create(const vkd_gpu_desc* desc, vkd_gpu** out, vkd_error* err);
@@ -84,6 +101,19 @@ const char* vkd_device_kind_name(vkd_device_kind kind);
 // reports the subgroup size the kernel observed.
 vkd_status vkd_gpu_selfcheck(vkd_gpu* gpu, uint32_t* subgroup_size, vkd_error* err);
 
+// Vulkan handles behind a context, for code that talks to Vulkan itself (the viewer's
+// swapchain), typed void* so this header needs no Vulkan headers: cast to VkInstance,
+// VkPhysicalDevice, VkDevice, VkQueue. The queue is the one streams submit to; like the rest of
+// a context it is used from one thread at a time.
+typedef struct vkd_gpu_vk {
+    void* instance;
+    void* physical_device;
+    void* device;
+    void* queue;
+    uint32_t queue_family;
+} vkd_gpu_vk;
+void vkd_gpu_vk_handles(const vkd_gpu* gpu, vkd_gpu_vk* out);
+
 // ---------------------------------------------------------------------------
 // Buffers. Suballocated from big blocks; `addr` is what kernels take.
 
@@ -98,6 +128,9 @@ typedef struct vkd_buffer {
 // Contents are undefined after allocation. Alignment is 256 bytes.
 vkd_status vkd_buffer_alloc(vkd_gpu* gpu, size_t bytes, vkd_buffer* out, vkd_error* err);
 void vkd_buffer_free(vkd_gpu* gpu, vkd_buffer* buf);
+// The VkBuffer holding buf (a non-dispatchable handle, as uint64_t) and buf's byte offset in it,
+// for Vulkan commands on buffers (vkCmdCopyBufferToImage). Valid until buf is freed.
+void vkd_buffer_vk_handle(const vkd_gpu* gpu, const vkd_buffer* buf, uint64_t* vk_buffer, uint64_t* offset);
 // Synchronous copies; the caller makes sure no submitted work is still using the range.
 vkd_status vkd_buffer_upload(vkd_gpu* gpu, const vkd_buffer* buf, size_t offset, const void* src,
                              size_t bytes, vkd_error* err);

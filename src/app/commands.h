@@ -9,5 +9,6 @@ int vkd_cmd_generate(int argc, char** argv);
 int vkd_cmd_export(int argc, char** argv);
 int vkd_cmd_batch(int argc, char** argv);
 int vkd_cmd_check_prior(int argc, char** argv);
+int vkd_cmd_view(int argc, char** argv);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"export", vkd_cmd_export, "mesh an asset (3DGS .ply or checkpoint) as OBJ, PLY or GLB"},
     {"bench", vkd_cmd_bench, "benchmark kernels (ops: matmul, conv2d, attention) against the CPU"},
     {"check-prior", vkd_cmd_check_prior, "check the Stable Diffusion prior against golden reference cases"},
+    {"view", vkd_cmd_view, "open a 3DGS .ply or a mesh (.obj, .ply, .glb) in the viewer window"},
 };
 
 static void usage(FILE* f) {

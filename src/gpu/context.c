@@ -103,7 +103,8 @@ static bool device_extension_available(VkPhysicalDevice pd, const char* name) {
     return found;
 }
 
-static vkd_status create_instance(VkInstance* out, bool validation, bool* debug_utils, vkd_error* err) {
+static vkd_status create_instance(VkInstance* out, bool validation, const char* const* extra, uint32_t extra_count,
+                                  bool* debug_utils, vkd_error* err) {
     vkd_status st = vkd_vk_load(err);
     if (st) return st;
     uint32_t version = 0;
@@ -116,10 +117,24 @@ static vkd_status create_instance(VkInstance* out, bool validation, bool* debug_
     const char* layers[1];
     uint32_t layer_count = 0;
     if (validation) layers[layer_count++] = VALIDATION_LAYER;
-    const char* exts[2];
+    const char* exts[32];
     uint32_t ext_count = 0;
     *debug_utils = instance_extension_available(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
     if (*debug_utils) exts[ext_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    // The window system's extensions (presenting); duplicates of ours are skipped.
+    for (uint32_t i = 0; i < extra_count; i++) {
+        bool dup = false;
+        for (uint32_t j = 0; j < ext_count && !dup; j++) dup = strcmp(exts[j], extra[i]) == 0;
+        if (dup) continue;
+        if (ext_count == sizeof exts / sizeof exts[0])
+            return vkd_error_set(err, VKD_ERR_INVALID, "too many instance extensions asked for (%u)", extra_count);
+        if (!instance_extension_available(extra[i]))
+            return vkd_error_set(err, VKD_ERR_NO_VULKAN,
+                                 "the Vulkan instance extension %s (needed to present to a window) is not "
+                                 "available: update the Vulkan loader and driver, or run headless",
+                                 extra[i]);
+        exts[ext_count++] = extra[i];
+    }
     VkApplicationInfo app = {
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "vkdream",
@@ -263,7 +278,7 @@ static vkd_status pick_device(VkInstance inst, const char* want, uint32_t* index
 vkd_status vkd_gpu_list_devices(FILE* f, vkd_error* err) {
     VkInstance inst;
     bool dbg;
-    vkd_status st = create_instance(&inst, false, &dbg, err);
+    vkd_status st = create_instance(&inst, false, NULL, 0, &dbg, err);
     if (st) return st;
     VkPhysicalDevice* pds = NULL;
     uint32_t n = 0;
@@ -332,16 +347,27 @@ static void fill_info(vkd_gpu* gpu, uint32_t index, bool budget_ext) {
     }
 }
 
-static vkd_status create_device(vkd_gpu* gpu, bool* budget_ext, vkd_error* err) {
+static vkd_status create_device(vkd_gpu* gpu, const vkd_gpu_desc* desc, bool* budget_ext, vkd_error* err) {
     VkPhysicalDevice pd = gpu->physical;
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, NULL);
     VkQueueFamilyProperties q[32];
     if (nq > 32) nq = 32;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, q);
-    // Prefer a compute-only family (async compute on discrete GPUs), else any with compute.
     uint32_t family = UINT32_MAX;
-    for (uint32_t i = 0; i < nq; i++)
+    // Presenting: one queue for compute and present, so the frame a kernel wrote is copied to
+    // the swapchain image without a queue-family ownership transfer.
+    bool present = desc->present && vkd_vk_present_loaded() &&
+                   device_extension_available(pd, VK_KHR_SWAPCHAIN_EXTENSION_NAME);
+    for (uint32_t i = 0; present && i < nq && family == UINT32_MAX; i++) {
+        if (!(q[i].queueFlags & VK_QUEUE_COMPUTE_BIT)) continue;
+        bool can = desc->present_support ? desc->present_support(desc->present_user, gpu->instance, pd, i)
+                                         : (q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) != 0;
+        if (can) family = i;
+    }
+    present = family != UINT32_MAX;
+    // Otherwise prefer a compute-only family (async compute on discrete GPUs), else any with compute.
+    for (uint32_t i = 0; i < nq && family == UINT32_MAX; i++)
         if ((q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) {
             family = i;
             break;
@@ -396,6 +422,7 @@ static vkd_status create_device(vkd_gpu* gpu, bool* budget_ext, vkd_error* err) 
     uint32_t ext_count = 0;
     if (atomic_ext) exts[ext_count++] = VK_EXT_SHADER_ATOMIC_FLOAT_EXTENSION_NAME;
     if (*budget_ext) exts[ext_count++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    if (present) exts[ext_count++] = VK_KHR_SWAPCHAIN_EXTENSION_NAME;
     float priority = 1.0f;
     VkDeviceQueueCreateInfo qci = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -416,6 +443,7 @@ static vkd_status create_device(vkd_gpu* gpu, bool* budget_ext, vkd_error* err) 
     vkGetDeviceQueue(gpu->device, family, 0, &gpu->queue);
     gpu->info.fp16 = a12.shaderFloat16 && a11.storageBuffer16BitAccess;
     gpu->info.float_atomics = atomic_ext;
+    gpu->info.present = present;
     return VKD_OK;
 }
 
@@ -492,7 +520,8 @@ vkd_status vkd_gpu_create(const vkd_gpu_desc* desc_in, vkd_gpu** out, vkd_error*
     if (!gpu) return vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
     atomic_init(&gpu->validation_messages, 0);
     bool debug_utils = false, budget_ext = false;
-    vkd_status st = create_instance(&gpu->instance, validation, &debug_utils, err);
+    vkd_status st = create_instance(&gpu->instance, validation, desc.instance_extensions,
+                                    desc.instance_extension_count, &debug_utils, err);
     if (st) goto fail;
     if (debug_utils && validation) {
         PFN_vkCreateDebugUtilsMessengerEXT create =
@@ -514,7 +543,7 @@ vkd_status vkd_gpu_create(const vkd_gpu_desc* desc_in, vkd_gpu** out, vkd_error*
     uint32_t index = 0;
     st = pick_device(gpu->instance, want, &index, &gpu->physical, err);
     if (st) goto fail;
-    st = create_device(gpu, &budget_ext, err);
+    st = create_device(gpu, &desc, &budget_ext, err);
     if (st) goto fail;
     fill_info(gpu, index, budget_ext);
     st = setup_memory_types(gpu, err);
@@ -559,6 +588,16 @@ void vkd_gpu_destroy(vkd_gpu* gpu) {
 }
 
 const vkd_gpu_info* vkd_gpu_get_info(const vkd_gpu* gpu) { return &gpu->info; }
+
+void vkd_gpu_vk_handles(const vkd_gpu* gpu, vkd_gpu_vk* out) {
+    *out = (vkd_gpu_vk){
+        .instance = gpu->instance,
+        .physical_device = gpu->physical,
+        .device = gpu->device,
+        .queue = gpu->queue,
+        .queue_family = gpu->queue_family,
+    };
+}
 
 uint32_t vkd_gpu_validation_messages(const vkd_gpu* gpu) {
     return atomic_load(&((vkd_gpu*)gpu)->validation_messages);

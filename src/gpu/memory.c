@@ -310,3 +310,9 @@ vkd_status vkd_buffer_download(vkd_gpu* gpu, const vkd_buffer* buf, size_t offse
     }
     return VKD_OK;
 }
+
+void vkd_buffer_vk_handle(const vkd_gpu* gpu, const vkd_buffer* buf, uint64_t* vk_buffer, uint64_t* offset) {
+    // VkBuffer is a pointer or a uint64_t depending on the platform's handle definition.
+    *vk_buffer = (uint64_t)(uintptr_t)gpu->blocks[buf->block].buffer;
+    *offset = buf->offset;
+}

@@ -26,13 +26,26 @@
     X(vkCmdResetQueryPool) X(vkQueueSubmit) X(vkCreateFence) X(vkDestroyFence) X(vkWaitForFences)        \
     X(vkResetFences) X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateComputePipelines)        \
     X(vkDestroyPipeline) X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreatePipelineCache)   \
-    X(vkDestroyPipelineCache) X(vkCreateQueryPool) X(vkDestroyQueryPool) X(vkGetQueryPoolResults)
+    X(vkDestroyPipelineCache) X(vkCreateQueryPool) X(vkDestroyQueryPool) X(vkGetQueryPoolResults)        \
+    X(vkCreateSemaphore) X(vkDestroySemaphore) X(vkCmdCopyBufferToImage) X(vkQueueWaitIdle)
+
+// Presenting (the viewer's swapchain): the WSI entry points. Every desktop loader exports them,
+// but compute needs none, so a loader without them only turns presenting off
+// (vkd_vk_present_loaded) instead of failing vkd_vk_load.
+#define VKD_VK_PRESENT_FUNCTIONS(X)                                                                      \
+    X(vkGetPhysicalDeviceSurfaceSupportKHR) X(vkGetPhysicalDeviceSurfaceCapabilitiesKHR)                 \
+    X(vkGetPhysicalDeviceSurfaceFormatsKHR) X(vkGetPhysicalDeviceSurfacePresentModesKHR)                 \
+    X(vkDestroySurfaceKHR) X(vkCreateSwapchainKHR) X(vkDestroySwapchainKHR) X(vkGetSwapchainImagesKHR)   \
+    X(vkAcquireNextImageKHR) X(vkQueuePresentKHR)
 
 #define VKD_VK_DECLARE(name) extern PFN_##name name;
 VKD_VK_FUNCTIONS(VKD_VK_DECLARE)
+VKD_VK_PRESENT_FUNCTIONS(VKD_VK_DECLARE)
 #undef VKD_VK_DECLARE
 
 // Loads libvulkan.so.1 and every entry point above, once per process.
 vkd_status vkd_vk_load(vkd_error* err);
+// After vkd_vk_load: whether every VKD_VK_PRESENT_FUNCTIONS entry point was found.
+bool vkd_vk_present_loaded(void);
 
 #endif

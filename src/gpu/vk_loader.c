@@ -7,10 +7,12 @@
 
 #define VKD_VK_DEFINE(name) PFN_##name name;
 VKD_VK_FUNCTIONS(VKD_VK_DEFINE)
+VKD_VK_PRESENT_FUNCTIONS(VKD_VK_DEFINE)
 #undef VKD_VK_DEFINE
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char load_error[512];
+static bool present_loaded;
 
 static void load(void) {
     const char* names[] = {"libvulkan.so.1", "libvulkan.so", "libvulkan.1.dylib", "libMoltenVK.dylib"};
@@ -33,10 +35,21 @@ static void load(void) {
     }
     VKD_VK_FUNCTIONS(VKD_VK_LOAD)
 #undef VKD_VK_LOAD
+    present_loaded = true;
+#define VKD_VK_LOAD_OPTIONAL(name) \
+    *(void**)&name = dlsym(lib, #name); \
+    present_loaded = present_loaded && name;
+    VKD_VK_PRESENT_FUNCTIONS(VKD_VK_LOAD_OPTIONAL)
+#undef VKD_VK_LOAD_OPTIONAL
 }
 
 vkd_status vkd_vk_load(vkd_error* err) {
     pthread_once(&once, load);
     if (load_error[0]) return vkd_error_set(err, VKD_ERR_NO_VULKAN, "%s", load_error);
     return VKD_OK;
+}
+
+bool vkd_vk_present_loaded(void) {
+    pthread_once(&once, load);
+    return !load_error[0] && present_loaded;
 }
