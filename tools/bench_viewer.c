@@ -137,13 +137,13 @@ static int fit_loop(void* user, vkd_viewer_feed* feed) {
                                                             .distance = 2.5f, .width = o->size, .height = o->size});
         vkd_splat_params p;
         vkd_splat_grads gr;
-        vkd_addr g2d, vis;
+        vkd_splat_densify_stats stats;
         vkd_gaussians_params(g, &p);
         vkd_gaussians_grads(g, &gr);
-        vkd_gaussians_stats(g, &g2d, &vis);
+        vkd_gaussians_stats(g, &stats);
         vkd_splat_outputs out = {.rgb = rgb.addr}, dout = {.rgb = drgb.addr};
         if (vkd_splat_forward(ctx, s, &out, &p, &cam, 1, NULL, e) ||
-            vkd_splat_backward(ctx, s, &gr, g2d, vis, &dout, &p, &cam, 1, e)) {
+            vkd_splat_backward(ctx, s, &gr, &stats, &dout, &p, &cam, 1, e)) {
             c->failed = 1;
             break;
         }
