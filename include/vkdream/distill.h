@@ -180,6 +180,10 @@ void vkd_distill_destroy(vkd_distill* d);
 vkd_status vkd_distill_step(vkd_distill* d, vkd_stream* s, vkd_distill_step_info* info, vkd_error* err);
 // Steps run so far; set_step continues a resumed run at the same random sequence.
 uint32_t vkd_distill_step_count(const vkd_distill* d);
+// The latest step's first view as the prior sees it: the render resized to the prior's input
+// size (before any encoding), planar (3, *h, *w) in [0, 1], malloc'ed into *chw (free it).
+// For a live viewer's corner image. VKD_ERR_INVALID before the first step.
+vkd_status vkd_distill_prior_image(vkd_distill* d, float** chw, uint32_t* w, uint32_t* h, vkd_error* err);
 void vkd_distill_set_step(vkd_distill* d, uint32_t step);
 // The render size used at a step.
 void vkd_distill_resolution(const vkd_distill* d, uint32_t step, uint32_t* width, uint32_t* height);

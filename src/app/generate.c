@@ -7,6 +7,7 @@
 #include "app/commands.h"
 #include "app/generate.h"
 #include "app/scene.h"
+#include "app/viewer.h"
 #include "vkdream/distill.h"
 #include "vkdream/image.h"
 #include "vkdream/refset_prior.h"
@@ -37,7 +38,7 @@ static void usage(FILE* f) {
     fprintf(f,
             "usage: vkdream generate \"<prompt>\" [--scene FILE] [--model builtin|shapes|DIR|FILE]\n"
             "                        [--method sds|vsd|bsd|asd] [--repr gaussians|nerf] [--steps N]\n"
-            "                        [--seed S] [--out DIR] [--resume] [--quiet] [--<scene key> VALUE ...]\n"
+            "                        [--seed S] [--out DIR] [--resume] [--quiet] [--view] [--<scene key> VALUE ...]\n"
             "\n"
             "Optimizes a 3D asset for the prompt by score distillation and writes into --out:\n"
             "  scene.ini          the resolved settings (vkdream generate --scene out/scene.ini reproduces the run)\n"
@@ -46,6 +47,14 @@ static void usage(FILE* f) {
             "  checkpoint.*       the representation with its optimizer state (also on Ctrl-C or failure)\n"
             "  asset.ply | nerf.safetensors   the result (3DGS .ply for Gaussians)\n"
             "  turntable/, turntable.png      turntable frames and their contact sheet\n"
+            "\n"
+            "Live viewer:\n"
+            "  --view             watch the optimisation in a window (drag: orbit, right-drag: pan, scroll: zoom,\n"
+            "                     R: reset, A: auto-rotate, 1-5: RGB / normals / depth / opacity / centers,\n"
+            "                     space: pause, S: screenshot + checkpoint, E: export a mesh now, Q/Esc: stop\n"
+            "                     with a checkpoint). Without a display it says so and runs on headless.\n"
+            "  --view-close       as --view, and close the window when the run ends\n"
+            "  --screenshot-after N FILE   (with --view) save frame N to FILE and close the window (stops the run)\n"
             "\n"
             "Priors (--model): builtin (the shipped model, issue 9), shapes (the exact denoiser of renders of\n"
             "a procedural object named by the prompt, e.g. \"a red cube\": a prior with a known answer), or a\n"
@@ -301,6 +310,108 @@ static void fmt_time(double s, char* buf, size_t n) {
     else snprintf(buf, n, "%u:%02u", t / 60, t % 60);
 }
 
+// One run of the optimisation loop: on the calling thread, or on a worker thread while the live
+// viewer (--view) runs on the main one; feed is NULL without a viewer.
+typedef struct gen_run {
+    gen_ctx* g;
+    vkd_distill* d;
+    FILE* log;
+    uint32_t step;       // the next step; where the loop stopped on return
+    bool quit;           // the viewer asked to stop (Q, Esc, window closed)
+    vkd_status st;
+    vkd_error err;
+    double t0;
+} gen_run;
+
+// Hands the viewer what it shows: the Gaussians (or nothing: a NeRF is shown from its
+// checkpoints) and the prior-side image, at the feed's snapshot rate.
+static vkd_status feed_snapshot(gen_run* r, vkd_viewer_feed* feed, uint32_t step, vkd_error* err) {
+    gen_ctx* g = r->g;
+    if (!vkd_viewer_feed_wants_snapshot(feed, step)) return VKD_OK;
+    vkd_status st = VKD_OK;
+    if (strcmp(g->sc.repr, "nerf"))
+        st = vkd_viewer_feed_gaussians_from(feed, vkd_repr_gaussians_get(g->repr), g->s, err);
+    float* chw = NULL;
+    uint32_t w = 0, h = 0;
+    if (!st) st = vkd_distill_prior_image(r->d, &chw, &w, &h, err);
+    if (!st) st = vkd_viewer_feed_prior_image(feed, chw, 3, (int)h, (int)w, err);
+    free(chw);
+    return st;
+}
+
+// Saves a checkpoint; a NeRF's goes to the viewer too (its snapshot).
+static vkd_status checkpoint(gen_run* r, vkd_viewer_feed* feed, uint32_t step, vkd_error* err) {
+    vkd_status st = save_checkpoint(r->g, step, err);
+    if (!st && feed && !strcmp(r->g->sc.repr, "nerf")) {
+        char path[VKD_SCENE_STR + 64];
+        snprintf(path, sizeof path, "%s/%s", r->g->out, ckpt_name(r->g));
+        vkd_viewer_feed_nerf_checkpoint(feed, step, path);
+    }
+    return st;
+}
+
+static int gen_loop(void* user, vkd_viewer_feed* feed) {
+    gen_run* r = user;
+    gen_ctx* g = r->g;
+    vkd_error* err = &r->err;
+    vkd_status st = VKD_OK;
+    if (feed) vkd_viewer_feed_set_prompt(feed, g->sc.prompt);
+    uint32_t first = r->step, steps = (uint32_t)g->sc.steps;
+    bool tty = isatty(2);
+    for (; r->step < steps && !interrupted; r->step++) {
+        uint32_t step = r->step;
+        if (feed && !vkd_viewer_feed_wait_while_paused(feed)) {
+            r->quit = true;
+            break;
+        }
+        vkd_distill_step_info info;
+        if ((st = vkd_distill_step(r->d, g->s, &info, err))) break;
+        fprintf(r->log, "%u,%.6g,%.6g,%.4g,%.4g,%d,%d,%u,%u,%llu,%.4f,%d\n", info.step, info.loss, info.grad_norm,
+                info.lambda_mean, info.phi_loss, info.t_min, info.t_max, info.width, info.height,
+                (unsigned long long)info.repr_size, info.seconds, info.skipped);
+        if (info.skipped)
+            fprintf(stderr, "%sstep %u: the gradient had NaN/Inf values: step skipped (%u so far)\n", tty ? "\n" : "",
+                    info.step, info.skipped_total);
+        uint32_t done_steps = step + 1 - first;
+        double el = now_s() - r->t0, rate = done_steps / (el > 0 ? el : 1e-9);
+        if (!g->quiet && (tty || done_steps % 50 == 0 || step + 1 == steps)) {
+            char eta[32];
+            fmt_time((steps - step - 1) / rate, eta, sizeof eta);
+            fprintf(stderr, "%sstep %u/%u | loss %.4g | |g| %.3g | t %d-%d | %ux%u | %llu %s | %.2f it/s | ETA %s%s",
+                    tty ? "\r" : "", step + 1, steps, info.loss, info.grad_norm, info.t_min, info.t_max, info.width,
+                    info.height, (unsigned long long)info.repr_size,
+                    strcmp(g->sc.repr, "nerf") ? "gaussians" : "samples", rate, eta, tty ? "\033[K" : "\n");
+        }
+        if (feed) {
+            vkd_viewer_feed_stats(feed, &(vkd_viewer_stats){.step = step + 1, .steps = steps, .loss = info.loss,
+                                                            .t = 0.5f * (float)(info.t_min + info.t_max),
+                                                            .its = (float)rate});
+            if ((st = feed_snapshot(r, feed, step + 1, err))) break;
+            uint32_t ev = vkd_viewer_feed_poll(feed);
+            if ((ev & VKD_VIEWER_CHECKPOINT) && (st = checkpoint(r, feed, step + 1, err))) break;
+            if (ev & VKD_VIEWER_EXPORT) {
+                if ((st = vkd_generate_export_mesh(g->gpu, g->s, &g->sc, g->repr, g->out, err))) break;
+                if (!g->quiet) fprintf(stderr, "%smesh exported at step %u\n", tty ? "\n" : "", step + 1);
+            }
+            if (ev & VKD_VIEWER_QUIT) {
+                r->quit = true;
+                r->step++;
+                break;
+            }
+        }
+        if (g->sc.preview_every > 0 && (step + 1) % (uint32_t)g->sc.preview_every == 0 &&
+            (st = write_preview(g, step + 1, err)))
+            break;
+        if (g->sc.checkpoint_every > 0 && (step + 1) % (uint32_t)g->sc.checkpoint_every == 0 &&
+            (st = checkpoint(r, feed, step + 1, err)))
+            break;
+    }
+    if (!g->quiet && tty) fprintf(stderr, "\n");
+    fflush(r->log);
+    r->st = st;
+    return st ? 1 : 0;
+}
+
 // ---------------------------------------------------------------------------
 
 int vkd_cmd_generate(int argc, char** argv) {
@@ -310,6 +421,12 @@ int vkd_cmd_generate(int argc, char** argv) {
     const char* prompt = NULL;
     const char* scene_file = NULL;
     bool resume = false;
+    struct {
+        bool on, close_when_done;
+        int screenshot_after;
+        const char* screenshot_path;
+    } view = {0};
+    bool view_failed = false;
     // Pass 1: the scene file goes under every flag, whatever the order on the command line.
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -330,6 +447,18 @@ int vkd_cmd_generate(int argc, char** argv) {
             resume = true;
         } else if (!strcmp(a, "--quiet")) {
             g.quiet = true;
+        } else if (!strcmp(a, "--view")) {
+            view.on = true;
+        } else if (!strcmp(a, "--view-close")) {
+            view.on = view.close_when_done = true;
+        } else if (!strcmp(a, "--screenshot-after")) {
+            if (i + 2 >= argc || (view.screenshot_after = atoi(argv[i + 1])) < 1) {
+                fprintf(stderr, "vkdream generate: --screenshot-after needs a frame count >= 1 and a PNG path\n");
+                return 2;
+            }
+            view.on = true;
+            view.screenshot_path = argv[i + 2];
+            i += 2;
         } else if (!strncmp(a, "--", 2)) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "vkdream generate: %s needs a value\n", a);
@@ -400,45 +529,39 @@ int vkd_cmd_generate(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    double t0 = now_s();
-    uint32_t first = step;
-    bool tty = isatty(2);
-    for (; step < (uint32_t)g.sc.steps && !interrupted; step++) {
-        vkd_distill_step_info info;
-        if ((st = vkd_distill_step(d, g.s, &info, &err))) break;
-        fprintf(log, "%u,%.6g,%.6g,%.4g,%.4g,%d,%d,%u,%u,%llu,%.4f,%d\n", info.step, info.loss, info.grad_norm,
-                info.lambda_mean, info.phi_loss, info.t_min, info.t_max, info.width, info.height,
-                (unsigned long long)info.repr_size, info.seconds, info.skipped);
-        if (info.skipped)
-            fprintf(stderr, "%sstep %u: the gradient had NaN/Inf values: step skipped (%u so far)\n", tty ? "\n" : "",
-                    info.step, info.skipped_total);
-        uint32_t done_steps = step + 1 - first;
-        double el = now_s() - t0, rate = done_steps / (el > 0 ? el : 1e-9);
-        if (!g.quiet && (tty || done_steps % 50 == 0 || step + 1 == (uint32_t)g.sc.steps)) {
-            char eta[32];
-            fmt_time(((uint32_t)g.sc.steps - step - 1) / rate, eta, sizeof eta);
-            fprintf(stderr, "%sstep %u/%d | loss %.4g | |g| %.3g | t %d-%d | %ux%u | %llu %s | %.2f it/s | ETA %s%s",
-                    tty ? "\r" : "", step + 1, g.sc.steps, info.loss, info.grad_norm, info.t_min, info.t_max,
-                    info.width, info.height, (unsigned long long)info.repr_size,
-                    strcmp(g.sc.repr, "nerf") ? "gaussians" : "samples", rate, eta, tty ? "\033[K" : "\n");
+    gen_run run = {.g = &g, .d = d, .log = log, .step = step, .t0 = now_s()};
+    if (view.on) {
+        vkd_viewer_feed* feed = vkd_viewer_feed_create(NULL);
+        vkd_error verr = {0};
+        if (!feed) {
+            fprintf(stderr, "vkdream generate: out of host memory\n");
+            goto done;
         }
-        if (g.sc.preview_every > 0 && (step + 1) % (uint32_t)g.sc.preview_every == 0 &&
-            (st = write_preview(&g, step + 1, &err)))
-            break;
-        if (g.sc.checkpoint_every > 0 && (step + 1) % (uint32_t)g.sc.checkpoint_every == 0 &&
-            (st = save_checkpoint(&g, step + 1, &err)))
-            break;
+        vkd_viewer_run_live(&(vkd_viewer_desc){.title = g.sc.prompt,
+                                               .screenshot_after = view.screenshot_after,
+                                               .screenshot_path = view.screenshot_path,
+                                               .close_when_done = view.close_when_done,
+                                               .quiet = g.quiet},
+                            feed, gen_loop, &run, &verr);
+        vkd_viewer_feed_destroy(feed);
+        // A viewer failure was reported on stderr; the loop ran on without it. Validation
+        // messages count as failures (the tests run with the layer on).
+        if (verr.msg[0] && !run.st) view_failed = true;
+    } else {
+        gen_loop(&run, NULL);
     }
-    if (!g.quiet && tty) fprintf(stderr, "\n");
-    fflush(log);
-    if (st || interrupted) {
+    step = run.step;
+    st = run.st;
+    err = run.err;
+    if (st || interrupted || run.quit) {
         // Keep what was reached: a checkpoint of the last good state (a failed step never
         // updates the asset) to --resume from.
         vkd_error e2 = {0};
         vkd_status cs = save_checkpoint(&g, step, &e2);
-        fprintf(stderr, "vkdream generate: %s at step %u; %s\n", st ? err.msg : "interrupted", step,
+        fprintf(stderr, "vkdream generate: %s at step %u; %s\n",
+                st ? err.msg : interrupted ? "interrupted" : "stopped from the viewer", step,
                 cs ? e2.msg : "checkpoint saved: continue with --resume");
-        rc = st ? 1 : 130;
+        rc = st || cs ? 1 : interrupted ? 130 : view_failed ? 1 : 0;
         goto done;
     }
     if ((st = save_checkpoint(&g, step, &err)) || (st = write_asset(&g, &err)) || (st = write_turntable(&g, &err)) ||
@@ -446,8 +569,8 @@ int vkd_cmd_generate(int argc, char** argv) {
         fprintf(stderr, "vkdream generate: %s\n", err.msg);
         goto done;
     }
-    if (!g.quiet) fprintf(stderr, "vkdream generate: done in %.1f s -> %s/\n", now_s() - t0, g.out);
-    rc = 0;
+    if (!g.quiet) fprintf(stderr, "vkdream generate: done in %.1f s -> %s/\n", now_s() - run.t0, g.out);
+    rc = view_failed ? 1 : 0;
 done:
     if (log) fclose(log);
     vkd_distill_destroy(d);

@@ -1,10 +1,11 @@
 // Assets for the viewer: 3DGS .ply through the Gaussian reader, meshes from OBJ (tinyobjloader),
-// binary PLY and GLB. The PLY and GLB readers cover what vkdream's writers produce
+// binary PLY and GLB, NeRF checkpoints (header checked here, loaded by the renderer). The PLY and GLB readers cover what vkdream's writers produce
 // (src/export/mesh_write.c) and the common variants of those formats.
 #define _POSIX_C_SOURCE 200809L
 #include "app/view_internal.h"
 
 #include "vkdream/obj.h"
+#include "vkdream/safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -523,6 +524,30 @@ static vkd_status load_obj(const char* path, vkd_view_asset* a, vkd_error* err) 
     return VKD_OK;  // the arrays moved into the asset; nothing else in m to free
 }
 
+// A NeRF checkpoint is loaded onto a device by the renderer; here only its header is read, so
+// a wrong file is reported before a window opens. a->info gets the step count.
+static vkd_status check_nerf_checkpoint(const char* path, const char* base, vkd_view_asset* a, vkd_error* err) {
+    vkd_safetensors* sf = NULL;
+    vkd_status st = vkd_safetensors_open(path, &sf, err);
+    if (st) return st;
+    const char* fmt = vkd_safetensors_metadata(sf, "format");
+    if (!fmt || strcmp(fmt, "vkdream-nerf")) {
+        st = vkd_error_set(err, VKD_ERR_INVALID,
+                           "%s: metadata format is '%s', expected 'vkdream-nerf' (a NeRF checkpoint; view Gaussians "
+                           "through their .ply)",
+                           path, fmt ? fmt : "(none)");
+    } else {
+        const char* step = vkd_safetensors_metadata(sf, "step");
+        snprintf(a->info, sizeof a->info, "%.80s  NeRF%s%.20s", base, step ? "  step " : "", step ? step : "");
+        size_t n = strlen(path) + 1;
+        a->nerf_path = malloc(n);
+        if (a->nerf_path) memcpy(a->nerf_path, path, n);
+        else st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    vkd_safetensors_close(sf);
+    return st;
+}
+
 vkd_status vkd_view_asset_load(const char* path, vkd_view_asset* a, vkd_error* err) {
     memset(a, 0, sizeof *a);
     const char* ext = extension(path);
@@ -544,9 +569,13 @@ vkd_status vkd_view_asset_load(const char* path, vkd_view_asset* a, vkd_error* e
     } else if (!strcasecmp(ext, "glb")) {
         a->kind = VKD_VIEW_MESH;
         st = vkd_view_read_glb(path, &a->mesh, err);
+    } else if (!strcasecmp(ext, "safetensors")) {
+        a->kind = VKD_VIEW_NERF;
+        st = check_nerf_checkpoint(path, base, a, err);
     } else {
         return vkd_error_set(err, VKD_ERR_UNSUPPORTED,
-                             "%s: unknown asset type '.%s'; the viewer opens 3DGS .ply, and meshes as .obj, .ply or .glb",
+                             "%s: unknown asset type '.%s'; the viewer opens 3DGS .ply, meshes as .obj, .ply or .glb, "
+                             "and NeRF checkpoints (.safetensors)",
                              path, ext);
     }
     if (st) {
@@ -556,7 +585,7 @@ vkd_status vkd_view_asset_load(const char* path, vkd_view_asset* a, vkd_error* e
     if (a->kind == VKD_VIEW_GAUSSIANS)
         snprintf(a->info, sizeof a->info, "%.80s  3DGS  %u Gaussians  SH %d", base, a->gaussians.count,
                  a->gaussians.sh_degree);
-    else
+    else if (a->kind == VKD_VIEW_MESH)  // (a NeRF's line comes from check_nerf_checkpoint)
         snprintf(a->info, sizeof a->info, "%.80s  mesh  %u vertices  %u triangles%s", base, a->mesh.nverts,
                  a->mesh.ntris, a->mesh.colors ? "  colors" : a->face_colors ? "  materials" : "");
     return VKD_OK;
@@ -567,5 +596,6 @@ void vkd_view_asset_free(vkd_view_asset* a) {
     vkd_gaussians_host_free(&a->gaussians);
     vkd_mesh_free(&a->mesh);
     free(a->face_colors);
+    free(a->nerf_path);
     memset(a, 0, sizeof *a);
 }

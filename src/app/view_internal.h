@@ -19,6 +19,7 @@ typedef enum vkd_view_asset_kind {
     VKD_VIEW_NONE = 0,
     VKD_VIEW_GAUSSIANS,
     VKD_VIEW_MESH,
+    VKD_VIEW_NERF,       // a NeRF checkpoint, volume-rendered by the renderer on its own device
 } vkd_view_asset_kind;
 
 typedef struct vkd_view_asset {
@@ -26,12 +27,15 @@ typedef struct vkd_view_asset {
     vkd_gaussians_host gaussians;   // VKD_VIEW_GAUSSIANS
     vkd_mesh mesh;                  // VKD_VIEW_MESH (normals / colors may be NULL)
     float* face_colors;             // (ntris, 3) or NULL (OBJ materials)
+    char* nerf_path;                // VKD_VIEW_NERF: the checkpoint file (malloc'ed); the renderer loads it
     char info[160];                 // one line for the overlay: "3DGS  400 Gaussians  SH 0"
 } vkd_view_asset;
 
 // By content and extension: .ply with a face element is a mesh, else a 3DGS .ply; .obj
 // (tinyobjloader); .glb (glTF 2.0 binary: every triangle primitive of every mesh, node
-// transforms ignored, textures not sampled). Errors name the file and what is wrong.
+// transforms ignored, textures not sampled); .safetensors with the vkdream-nerf format (a NeRF
+// checkpoint: `generate --repr nerf` writes nerf.safetensors). Errors name the file and what
+// is wrong.
 vkd_status vkd_view_asset_load(const char* path, vkd_view_asset* out, vkd_error* err);
 void vkd_view_asset_free(vkd_view_asset* a);
 // Mesh readers for the formats vkdream writes (src/export/mesh_write.c) and similar files.
@@ -70,7 +74,7 @@ typedef struct vkd_view_renderer vkd_view_renderer;
 typedef struct vkd_view_frame_desc {
     int width, height;          // display size
     float render_scale;         // render at this fraction of the display size; 0 = auto
-                                // (Gaussians on CPU devices 0.5, else 1)
+                                // (on CPU devices Gaussians 0.5 and NeRFs 0.25, else 1)
     int mode;                   // VIEW_MODE_*
     bool bgra;                  // pack B, G, R, A (swapchain order) instead of R, G, B, A
     const char* text;           // overlay lines ('\n'-separated; a line starting with '\v' is
@@ -81,7 +85,8 @@ typedef struct vkd_view_frame_desc {
 vkd_status vkd_view_renderer_create(vkd_gpu* gpu, vkd_view_renderer** out, vkd_error* err);
 void vkd_view_renderer_destroy(vkd_view_renderer* r);
 // Uploads the asset (replacing the previous one; a Gaussian snapshot with the same count
-// reuses the device buffer). The bounding sphere is returned for framing.
+// reuses the device buffer; a NeRF checkpoint is loaded onto the renderer's device). The
+// bounding sphere is returned for framing.
 vkd_status vkd_view_renderer_set_asset(vkd_view_renderer* r, const vkd_view_asset* a, float center[3],
                                        float* radius, vkd_error* err);
 // The bounding sphere of Gaussians (robust: 1st..99th percentile of the means per axis).

@@ -6,6 +6,7 @@
 #include "app/view_internal.h"
 #include "app/view_font.h"
 
+#include "vkdream/nerf.h"
 #include "vkdream/raster.h"
 #include "vkdream/splat.h"
 #include "vkd_shaders.h"
@@ -151,6 +152,8 @@ struct vkd_view_renderer {
     growbuf mpos, mnrm, mcol, mfcol, midx;
     bool has_nrm, has_col, has_fcol;
     uint32_t nverts, ntris;
+    // NeRF: the checkpoint loaded on this renderer's device
+    vkd_nerf* nerf;
     float center[3], radius;
 
     // Frame
@@ -207,6 +210,7 @@ void vkd_view_renderer_destroy(vkd_view_renderer* r) {
     growbuf* all[] = {&r->gparams, &r->gscales, &r->gopacity, &r->mpos, &r->mnrm, &r->mcol, &r->mfcol,
                       &r->midx, &r->planes, &r->frame, &r->params, &r->text, &r->font, &r->corner};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) release(r->gpu, all[i]);
+    vkd_nerf_destroy(r->nerf);
     vkd_raster_ctx_destroy(r->raster);
     vkd_splat_ctx_destroy(r->splat);
     vkd_stream_destroy(r->s);
@@ -255,6 +259,14 @@ vkd_status vkd_view_renderer_set_asset(vkd_view_renderer* r, const vkd_view_asse
         r->nverts = m->nverts;
         r->ntris = m->ntris;
         vkd_view_mesh_bounds(m, r->center, &r->radius);
+    } else if (a->kind == VKD_VIEW_NERF) {
+        vkd_nerf* n = NULL;
+        if ((st = vkd_nerf_load_checkpoint(r->gpu, a->nerf_path, &n, err))) return vkd_error_prefix(err, "viewer: ");
+        vkd_nerf_destroy(r->nerf);
+        r->nerf = n;
+        // The field lives in the ball |p| <= bound; generated objects fill most of it.
+        memset(r->center, 0, sizeof r->center);
+        r->radius = 0.8f * vkd_nerf_desc_of(n)->field.bound;
     } else {
         r->radius = 0;
         memset(r->center, 0, sizeof r->center);
@@ -336,10 +348,14 @@ vkd_status vkd_view_renderer_render(vkd_view_renderer* r, const vkd_camera* cam_
         return vkd_error_set(err, VKD_ERR_INVALID, "viewer: render mode %d (expected 0..%d)", f->mode,
                              VIEW_MODE_COUNT - 1);
     uint32_t W = (uint32_t)f->width, H = (uint32_t)f->height;
-    // Auto: Gaussians on CPU devices (lavapipe) render at half the size; rasterizing them is
-    // most of a frame's time there, and it scales with the pixels. Meshes are cheap: full size.
+    // Auto: on CPU devices (lavapipe) Gaussians render at half the size and NeRFs at a quarter;
+    // rasterizing / ray marching them is most of a frame's time there, and it scales with the
+    // pixels. Meshes are cheap: full size.
     bool cpu = vkd_gpu_get_info(r->gpu)->kind == VKD_DEVICE_CPU;
-    float scale = f->render_scale > 0.0f ? f->render_scale : cpu && r->kind == VKD_VIEW_GAUSSIANS ? 0.5f : 1.0f;
+    float scale = f->render_scale > 0.0f                   ? f->render_scale
+                  : cpu && r->kind == VKD_VIEW_GAUSSIANS ? 0.5f
+                  : cpu && r->kind == VKD_VIEW_NERF      ? 0.25f
+                                                         : 1.0f;
     if (scale > 1.0f) scale = 1.0f;
     uint32_t rw = (uint32_t)fmax(1.0, floor(W * scale + 0.5)), rh = (uint32_t)fmax(1.0, floor(H * scale + 0.5));
     // The camera at render size: the same view with intrinsics scaled.
@@ -384,8 +400,8 @@ vkd_status vkd_view_renderer_render(vkd_view_renderer* r, const vkd_camera* cam_
     memset(pw, 0, sizeof pw);
     static const float bg[3] = {0.11f, 0.11f, 0.13f};
     bool corner = f->corner && r->corner_w > 0;
-    bool mesh = r->kind == VKD_VIEW_MESH, gauss = r->kind == VKD_VIEW_GAUSSIANS;
-    uint32_t flags = (f->bgra ? VIEW_FLAG_BGRA : 0) | (gauss ? VIEW_FLAG_NORMALS_FROM_DEPTH : 0) |
+    bool mesh = r->kind == VKD_VIEW_MESH, gauss = r->kind == VKD_VIEW_GAUSSIANS, nerf = r->kind == VKD_VIEW_NERF;
+    uint32_t flags = (f->bgra ? VIEW_FLAG_BGRA : 0) | (gauss || nerf ? VIEW_FLAG_NORMALS_FROM_DEPTH : 0) |
                      (corner ? VIEW_FLAG_CORNER : 0);
     if (corner) {
         // Bottom right, a quarter of the display height (at least 64 px), aspect kept.
@@ -462,6 +478,13 @@ vkd_status vkd_view_renderer_render(vkd_view_renderer* r, const vkd_camera* cam_
                                                                 : VKD_RASTER_LIT;
         vkd_raster_outputs ro = {.rgb = rgb, .alpha = alpha, .depth = depth};
         if ((st = vkd_raster_forward(r->raster, r->s, &ro, &rm, &cam, shade, bg, err)))
+            return vkd_error_prefix(err, "viewer: ");
+    } else if (nerf) {
+        // Albedo over the viewer's background; depth is the expected ray distance times the
+        // opacity, which the compose kernel reads like the splat renderer's depth. (No centers
+        // mode for a volume: it shows RGB.)
+        vkd_volrend_image out = {.rgb = rgb, .opacity = alpha, .depth = depth};
+        if ((st = vkd_nerf_render(r->nerf, r->s, &out, &cam, 1, &(vkd_nerf_render_desc){.bg_color = bg}, err)))
             return vkd_error_prefix(err, "viewer: ");
     } else {
         // Nothing yet (a live view before the first snapshot): background only.

@@ -189,6 +189,7 @@ typedef struct viewer {
     double last_present, frame_ms, busy_s;
     double interactive_until;  // recent input: the live busy cap is relaxed until then
     int frames;
+    int asset_frames;  // frames presented with an asset (live screenshots count these)
     char message[160];
     double message_until;
     int screenshot_index;
@@ -702,6 +703,7 @@ static vkd_status frame(viewer* v, bool* presented, vkd_error* err) {
     v->frame_ms = v->frame_ms > 0 ? 0.8 * v->frame_ms + 0.2 * 1e3 * v->busy_s : 1e3 * v->busy_s;
     v->last_present = t1;
     v->frames++;
+    if (v->have_asset) v->asset_frames++;
     *presented = true;
     return VKD_OK;
 }
@@ -717,6 +719,15 @@ static vkd_status ingest_feed(viewer* v, bool* changed, vkd_error* err) {
         v->snapshot_step = step;
         vkd_status st = set_asset(v, &a, false, err);
         vkd_gaussians_host_free(&a.gaussians);
+        if (st) return st;
+        *changed = true;
+    }
+    char path[4096];
+    if (vkd_viewer_feed_take_nerf(v->feed, path, sizeof path, &step)) {
+        vkd_view_asset n = {.kind = VKD_VIEW_NERF, .nerf_path = path};
+        snprintf(v->asset_info, sizeof v->asset_info, "NeRF  checkpoint of step %u", step);
+        v->snapshot_step = step;
+        vkd_status st = set_asset(v, &n, false, err);  // framed on the first one
         if (st) return st;
         *changed = true;
     }
@@ -791,7 +802,8 @@ static vkd_status run_loop(viewer* v, vkd_error* err) {
             vkd_status st = frame(v, &presented, err);
             if (st) return st;
             if (presented && d->on_frame) d->on_frame(d->on_frame_user, v->win, v->frames, v->busy_s);
-            if (presented && d->screenshot_after > 0 && v->frames == d->screenshot_after) {
+            if (presented && d->screenshot_after > 0 &&
+                (v->feed ? v->asset_frames : v->frames) == d->screenshot_after) {
                 vkd_image img;
                 st = vkd_view_renderer_read(v->renderer, &img, err);
                 if (!st) st = vkd_png_write(d->screenshot_path, &img, err);

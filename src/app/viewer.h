@@ -90,6 +90,10 @@ vkd_status vkd_viewer_feed_gaussians(vkd_viewer_feed* f, uint32_t step, const vk
 // Downloads g's parameters (SUBMITS s: see vkd_gaussians_download) and hands them over
 // without another copy. Uses the step count of g.
 vkd_status vkd_viewer_feed_gaussians_from(vkd_viewer_feed* f, vkd_gaussians* g, vkd_stream* s, vkd_error* err);
+// A NeRF loop's snapshot: a checkpoint file it has just written (atomically: write + rename)
+// at `step`; the viewer loads it on its own device. Free for the loop when it checkpoints
+// anyway (`generate` every output.checkpoint_every steps). Ignored with no viewer attached.
+void vkd_viewer_feed_nerf_checkpoint(vkd_viewer_feed* f, uint32_t step, const char* path);
 // The prior-side image for the corner: planar (c, h, w) floats in [0, 1], c = 1 or 3; copied.
 vkd_status vkd_viewer_feed_prior_image(vkd_viewer_feed* f, const float* chw, int c, int h, int w, vkd_error* err);
 // Returns the state bits (PAUSED, QUIT) and the events since the last poll (CHECKPOINT,
@@ -106,6 +110,8 @@ void vkd_viewer_feed_attach(vkd_viewer_feed* f, bool attached);
 // Takes the newest snapshot if there is one (ownership moves to *out; free it with
 // vkd_gaussians_host_free). *step gets its step.
 bool vkd_viewer_feed_take_gaussians(vkd_viewer_feed* f, vkd_gaussians_host* out, uint32_t* step);
+// Takes the newest NeRF checkpoint path if one arrived since the last call.
+bool vkd_viewer_feed_take_nerf(vkd_viewer_feed* f, char* path, size_t size, uint32_t* step);
 // Takes the prior image if a new one arrived (*chw malloc'ed, caller frees).
 bool vkd_viewer_feed_take_prior_image(vkd_viewer_feed* f, float** chw, int* c, int* h, int* w);
 // Copies the latest stats and prompt; returns whether they changed since the last call.
@@ -124,7 +130,8 @@ typedef struct vkd_viewer_desc {
     const char* device;          // Vulkan device (as vkd_gpu_desc.device)
     bool validation;             // enable the validation layer (also $VKD_VALIDATION=1)
     // After this many presented frames, save the last one to screenshot_path and close
-    // (for tests and scripts). Headless, the one frame is rendered without a window.
+    // (for tests and scripts). Headless, the one frame is rendered without a window. Live,
+    // frames count from the first snapshot (frames that show an asset).
     int screenshot_after;
     const char* screenshot_path;
     float render_scale;          // render at this fraction of the window size; 0 = auto (0.5 for

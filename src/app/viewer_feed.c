@@ -26,6 +26,9 @@ struct vkd_viewer_feed {
     float* prior;
     int prior_c, prior_h, prior_w;
     bool prior_ready;
+    char nerf_path[4096];        // the latest NeRF checkpoint the loop wrote
+    uint32_t nerf_step;
+    bool nerf_ready;
     bool finished;
 
     // viewer -> loop
@@ -63,6 +66,28 @@ void vkd_viewer_feed_stats(vkd_viewer_feed* f, const vkd_viewer_stats* s) {
     f->stats = *s;
     f->stats_changed = true;
     pthread_mutex_unlock(&f->mu);
+}
+
+void vkd_viewer_feed_nerf_checkpoint(vkd_viewer_feed* f, uint32_t step, const char* path) {
+    pthread_mutex_lock(&f->mu);
+    if (f->attached) {
+        snprintf(f->nerf_path, sizeof f->nerf_path, "%s", path);
+        f->nerf_step = step;
+        f->nerf_ready = true;
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+bool vkd_viewer_feed_take_nerf(vkd_viewer_feed* f, char* path, size_t size, uint32_t* step) {
+    pthread_mutex_lock(&f->mu);
+    bool ready = f->nerf_ready;
+    if (ready) {
+        snprintf(path, size, "%s", f->nerf_path);
+        *step = f->nerf_step;
+        f->nerf_ready = false;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return ready;
 }
 
 bool vkd_viewer_feed_wants_snapshot(vkd_viewer_feed* f, uint32_t step) {

@@ -71,6 +71,9 @@ struct vkd_distill {
     // resizing, z and dz, the finiteness flag.
     vkd_buffer rgb, drgb, prgb, dprgb, z, dz, flag;
     uint64_t cap_img, cap_pimg, cap_z;
+    // The latest step's prior-side input (for vkd_distill_prior_image): in prgb when resized.
+    uint32_t last_pw, last_ph;
+    bool last_resized;
 };
 
 static char* dup_str(const char* s) {
@@ -149,6 +152,22 @@ fail:
 }
 
 uint32_t vkd_distill_step_count(const vkd_distill* d) { return d->step; }
+
+vkd_status vkd_distill_prior_image(vkd_distill* d, float** chw, uint32_t* w, uint32_t* h, vkd_error* err) {
+    *chw = NULL;
+    if (!d->last_pw) return vkd_error_set(err, VKD_ERR_INVALID, "distill: no step taken yet: no prior-side image");
+    size_t n = (size_t)3 * d->last_pw * d->last_ph;
+    float* out = malloc(n * sizeof *out);
+    if (!out) return vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "distill: out of host memory");
+    // View 0 comes first in the (B, 3, h, w) buffers; every step submits before it returns.
+    vkd_status st = vkd_buffer_download(d->gpu, d->last_resized ? &d->prgb : &d->rgb, 0, out, n * sizeof *out, err);
+    if (st) {
+        free(out);
+        return st;
+    }
+    *chw = out, *w = d->last_pw, *h = d->last_ph;
+    return VKD_OK;
+}
 void vkd_distill_set_step(vkd_distill* d, uint32_t step) { d->step = step; }
 
 void vkd_distill_resolution(const vkd_distill* d, uint32_t step, uint32_t* w, uint32_t* h) {
@@ -274,6 +293,7 @@ vkd_status vkd_distill_step(vkd_distill* d, vkd_stream* s, vkd_distill_step_info
     st = d->repr->vt->render(d->repr, s, d->rgb.addr, 0, cams, B, d->d.bg, err);
     if (st) goto done;
     if (resize) vkd_resize_bilinear_forward(s, d->prgb.addr, d->rgb.addr, B, 3, h, w, ph, pw);
+    d->last_pw = pw, d->last_ph = ph, d->last_resized = resize;
     st = vkd_prior_encode(pr, s, d->z.addr, img, B, ph, pw, err);
     if (st) goto done;
     // The guidance gradient w.r.t. z, then back to the renders and the representation.

@@ -84,6 +84,45 @@ headless)
     # the live mode without a display runs the loop without a viewer
     env -u DISPLAY -u WAYLAND_DISPLAY "$tv" live-headless
     ;;
+live-generate)
+    # `generate --view`: the live viewer on a real run (shapes prior); the screenshot closes the
+    # window, which stops the run with a checkpoint it can resume from
+    scene=$(dirname "$0")/../../scenes/shapes.ini
+    with_x "$vkdream" generate "a red cube" --scene "$scene" --steps 400 --out "$dir/gen" \
+        --screenshot-after 12 "$dir/gen.png" 2> "$dir/gen.log" || { cat "$dir/gen.log"; exit 1; }
+    cat "$dir/gen.log"
+    grep -q "stopped from the viewer" "$dir/gen.log"
+    step=$(cat "$dir/gen/checkpoint.step")
+    [ "$step" -ge 1 ] && [ "$step" -lt 400 ] || { echo "checkpoint at step $step, expected 1..399"; exit 1; }
+    "$tv" check "$dir/gen.png" 960 720
+    # headless: says so and runs to the end
+    env -u DISPLAY -u WAYLAND_DISPLAY "$vkdream" generate "a red cube" --scene "$scene" --steps 4 --view \
+        --turntable_frames 0 --export_mesh false --out "$dir/gen-headless" 2> "$dir/gen-headless.log" ||
+        { cat "$dir/gen-headless.log"; exit 1; }
+    grep -q "no display" "$dir/gen-headless.log"
+    [ -s "$dir/gen-headless/asset.ply" ]
+    ;;
+nerf)
+    # a NeRF checkpoint in `view` (every mode), then `generate --repr nerf --view`: the viewer
+    # shows the run's checkpoints as they are written
+    scene=$(dirname "$0")/../../scenes/shapes.ini
+    small="--scene $scene --repr nerf --levels 8 --log2_table 14 --samples 64 --batch 1 --preview_every 0"
+    # shellcheck disable=SC2086
+    "$vkdream" generate "a yellow cone" $small --steps 30 --turntable_frames 0 --export_mesh false \
+        --out "$dir/nerf" 2> "$dir/nerf.log" || { cat "$dir/nerf.log"; exit 1; }
+    for m in 1 2 3 4; do
+        shot "$dir/nerf/nerf.safetensors" "$dir/nerf-mode$m.png" 2 --mode $m
+        "$tv" check "$dir/nerf-mode$m.png" 320 240
+    done
+    if "$vkdream" view "$dir/nerf/checkpoint.step.missing.safetensors" 2> "$dir/nerf-bad.log"; then
+        echo "view of a missing checkpoint should fail"; exit 1
+    fi
+    # shellcheck disable=SC2086
+    with_x "$vkdream" generate "a yellow cone" $small --steps 200 --checkpoint_every 3 --out "$dir/nerf-live" \
+        --screenshot-after 40 "$dir/nerf-live.png" 2> "$dir/nerf-live.log" || { cat "$dir/nerf-live.log"; exit 1; }
+    grep -q "stopped from the viewer" "$dir/nerf-live.log"
+    "$tv" check "$dir/nerf-live.png" 960 720 0.3
+    ;;
 *)
     echo "unknown case $case"
     exit 2
