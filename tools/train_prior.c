@@ -1,24 +1,13 @@
-// Trains the built-in prior: a small pixel-space text-to-image diffusion model that uses the
-// engine's own UNet, CLIP text encoder, forward/backward and AdamW, on procedural objects
-// rendered by vkdream (include/vkdream/shapes.h) with view-dependent captions
-// ("a red cube, side view"), and saves it in the diffusers folder layout that
-// `vkdream generate --model builtin` loads.
+// Trains the built-in prior (include/vkdream/prior/builtin.h): a small pixel-space
+// text-to-image diffusion model on procedural objects rendered by vkdream, with the engine's
+// own UNet forward/backward and AdamW, saved in the diffusers folder layout that
+// `vkdream generate --model builtin` (and every SD loader in vkdream) reads.
 //
-//   train_prior --out assets/builtin [--steps N] [--batch B] [--lr X] [--seed S] [--resume]
-//
-// The text encoder is a seeded random CLIP (frozen: the engine has no CLIP backward), which
-// still gives every caption a distinct conditioning for the UNet's cross-attention to learn.
+//   train_prior --out assets/builtin --steps 20000           (see --help)
 #define _POSIX_C_SOURCE 200809L
-#include "vkdream/nn/adam.h"
-#include "vkdream/nn/arena.h"
-#include "vkdream/nn/params.h"
-#include "vkdream/nn/reduce.h"
-#include "vkdream/prior/clip.h"
-#include "vkdream/prior/unet_cond.h"
-#include "vkdream/safetensors.h"
-#include "vkdream/shapes.h"
-#include "vkdream/tokenizer.h"
+#include "vkdream/prior/builtin.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,32 +15,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
-#define SIZE 32
-#define T_STEPS 1000
-
-static volatile sig_atomic_t stop = 0;
+static volatile sig_atomic_t g_stop = 0;
 static void on_signal(int sig) {
     (void)sig;
-    stop = 1;
-}
-
-static uint64_t rng_u64(uint64_t* s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(uint64_t* s) { return (double)(rng_u64(s) >> 11) / 9007199254740992.0; }
-static double rng_normal(uint64_t* s) {
-    double u1 = rng_uniform(s) + 1e-300, u2 = rng_uniform(s);
-    return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
-static const char* view_of(float az, float el) {
-    if (el > 60) return "overhead";
-    float a = fabsf(az);
-    return a < 45 ? "front" : a > 135 ? "back" : "side";
+    g_stop = 1;
 }
 
 static double now_s(void) {
@@ -60,274 +29,284 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bool write_text(const char* path, const char* text) {
-    FILE* f = fopen(path, "w");
-    if (!f) return false;
-    bool ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
+static bool file_exists(const char* p) {
+    struct stat st;
+    return !stat(p, &st) && S_ISREG(st.st_mode);
 }
 
-// The model: configs shared by the trainer and the saved folder.
-static const vkd_unet_desc unet_desc = {
-    .in_channels = 3, .out_channels = 3, .sample_size = SIZE, .num_blocks = 3,
-    .block_out_channels = {32, 64, 64}, .cross_down = {false, true, true}, .cross_up = {true, true, false},
-    .mid_cross = true, .layers_per_block = 1, .heads = {4, 4, 4}, .cross_attention_dim = 64,
-    .norm_groups = 32, .norm_eps = 1e-5f, .flip_sin_to_cos = true,
-};
-
-static vkd_clip_desc clip_desc(uint32_t vocab) {
-    return (vkd_clip_desc){.vocab_size = vocab, .hidden_size = 64, .intermediate_size = 128, .num_layers = 2,
-                           .num_heads = 4, .max_positions = 16, .act = VKD_CLIP_ACT_QUICK_GELU,
-                           .pool = VKD_CLIP_POOL_ARGMAX};
+static void usage(FILE* f) {
+    fprintf(f,
+            "usage: train_prior [options]\n"
+            "Trains vkdream's built-in prior: a pixel-space UNet (the engine's SD UNet, small config) on\n"
+            "captioned renders of procedural objects (\"a red cube, side view\"), generated on the fly,\n"
+            "conditioned on a frozen seeded CLIP text encoder; writes the diffusers folder layout.\n"
+            "\n"
+            "  --out DIR          model folder to write (default assets/builtin)\n"
+            "  --tokenizer DIR    tokenizer folder (default DIR/tokenizer, written there when missing: the\n"
+            "                     caption vocabulary, as tools/prior_vocab writes it; copied into DIR when elsewhere)\n"
+            "  --steps N          train until step N (default 20000); a resumed run continues to N\n"
+            "  --batch B          images per step (default 16)\n"
+            "  --lr X             peak AdamW learning rate (default 1e-3), linear warm-up over --warmup\n"
+            "  --warmup N         warm-up steps (default 200)\n"
+            "  --weight-decay X   AdamW decoupled weight decay (default 0.01)\n"
+            "  --clip X           gradient clipping by global norm (default 1; 0 = off)\n"
+            "  --ema X            EMA decay of the saved weights (default 0.999; 0 = save raw weights)\n"
+            "  --seed S           weights, data, noise and timesteps (default 1)\n"
+            "  --save-every N     checkpoint + model folder every N steps (default 250)\n"
+            "  --eval-every N     EMA loss on 64 fixed held-out examples every N steps (default 500; 0 = off)\n"
+            "  --ckpt FILE        training state (weights, Adam moments, EMA, step; default\n"
+            "                     DIR/train_state.safetensors, git-ignored)\n"
+            "  --resume           continue from --ckpt (bitwise the same run as without the stop)\n"
+            "  --log FILE         loss log CSV (default DIR/train_log.csv; appended on --resume)\n"
+            "  --f16              store the model folder's weights as F16 (half the size); with --resume and\n"
+            "                     --steps 0: re-export the checkpoint's model folder\n"
+            "  --tiny             the test architecture (8x8 pixels) for quick checks\n"
+            "  --help\n"
+            "Ctrl-C (SIGINT/SIGTERM) stops after the current step and saves.\n");
 }
 
-static bool save_folder(const char* out, vkd_params* unet_p, vkd_params* text_p, uint32_t vocab, uint32_t step,
-                        vkd_error* err) {
-    char path[4200], text[4096];
-    const char* dirs[] = {"unet", "text_encoder", "scheduler"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(path, sizeof path, "%s/%s", out, dirs[i]);
-        mkdir(path, 0755);
+typedef struct opts {
+    const char* out;
+    const char* tokenizer;
+    const char* ckpt;
+    const char* log;
+    uint32_t steps, save_every, eval_every;
+    bool resume, f16, tiny;
+    vkd_builtin_train_desc td;
+} opts;
+
+static bool parse_u32(const char* s, uint32_t* v) {
+    char* end;
+    errno = 0;
+    unsigned long x = strtoul(s, &end, 10);
+    if (errno || *end || end == s || x > 0xFFFFFFFFul) return false;
+    *v = (uint32_t)x;
+    return true;
+}
+static bool parse_f(const char* s, float* v) {
+    char* end;
+    errno = 0;
+    *v = strtof(s, &end);
+    return !errno && !*end && end != s && isfinite(*v);
+}
+
+static int parse_args(int argc, char** argv, opts* o) {
+    *o = (opts){.out = "assets/builtin", .steps = 20000, .save_every = 250, .eval_every = 500,
+                .td = {.batch = 16, .lr = 1e-3f, .warmup = 200, .weight_decay = 0.01f, .max_grad_norm = 1,
+                       .ema_decay = 0.999f, .seed = 1}};
+    for (int i = 1; i < argc; i++) {
+        const char* a = argv[i];
+        const char* v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true, takes = true;
+        float f;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(a, "--resume")) o->resume = true, takes = false;
+        else if (!strcmp(a, "--f16")) o->f16 = true, takes = false;
+        else if (!strcmp(a, "--tiny")) o->tiny = true, takes = false;
+        else if (!v) ok = false;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(a, "--ckpt")) o->ckpt = v;
+        else if (!strcmp(a, "--log")) o->log = v;
+        else if (!strcmp(a, "--steps")) ok = parse_u32(v, &o->steps);
+        else if (!strcmp(a, "--batch")) ok = parse_u32(v, &o->td.batch) && o->td.batch >= 1 && o->td.batch <= 256;
+        else if (!strcmp(a, "--warmup")) ok = parse_u32(v, &o->td.warmup);
+        else if (!strcmp(a, "--save-every")) ok = parse_u32(v, &o->save_every) && o->save_every > 0;
+        else if (!strcmp(a, "--eval-every")) ok = parse_u32(v, &o->eval_every);
+        else if (!strcmp(a, "--seed")) {
+            uint32_t s;
+            ok = parse_u32(v, &s);
+            o->td.seed = s;
+        } else if (!strcmp(a, "--lr")) ok = parse_f(v, &o->td.lr) && o->td.lr > 0;
+        else if (!strcmp(a, "--weight-decay")) {
+            ok = parse_f(v, &f) && f >= 0;
+            o->td.weight_decay = f > 0 ? f : -1;
+        } else if (!strcmp(a, "--clip")) {
+            ok = parse_f(v, &f) && f >= 0;
+            o->td.max_grad_norm = f > 0 ? f : -1;
+        } else if (!strcmp(a, "--ema")) {
+            ok = parse_f(v, &f) && f >= 0 && f < 1;
+            o->td.ema_decay = f > 0 ? f : -1;
+        } else {
+            fprintf(stderr, "train_prior: unknown option %s (see --help)\n", a);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "train_prior: %s needs a valid value%s%s (see --help)\n", a, v ? ", not " : "",
+                    v ? v : "");
+            return 2;
+        }
+        if (takes) i++;
     }
-    snprintf(path, sizeof path, "%s/model_index.json", out);
-    if (!write_text(path, "{\"_class_name\": \"VkdreamBuiltinPipeline\", \"space\": \"pixel\", \"unet\": "
-                          "[\"diffusers\", \"UNet2DConditionModel\"], \"text_encoder\": [\"transformers\", "
-                          "\"CLIPTextModel\"], \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"], "
-                          "\"scheduler\": [\"diffusers\", \"DDPMScheduler\"]}\n"))
-        return false;
-    snprintf(text, sizeof text,
-             "{\"_class_name\": \"UNet2DConditionModel\", \"in_channels\": 3, \"out_channels\": 3, \"sample_size\": %d,\n"
-             " \"block_out_channels\": [32, 64, 64], \"layers_per_block\": 1,\n"
-             " \"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\"],\n"
-             " \"up_block_types\": [\"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"],\n"
-             " \"mid_block_type\": \"UNetMidBlock2DCrossAttn\", \"attention_head_dim\": 4, \"cross_attention_dim\": 64,\n"
-             " \"norm_num_groups\": 32, \"norm_eps\": 1e-05, \"flip_sin_to_cos\": true, \"freq_shift\": 0,\n"
-             " \"use_linear_projection\": false, \"vkdream_trained_steps\": %u}\n",
-             SIZE, step);
-    snprintf(path, sizeof path, "%s/unet/config.json", out);
-    if (!write_text(path, text)) return false;
-    snprintf(text, sizeof text,
-             "{\"architectures\": [\"CLIPTextModel\"], \"vocab_size\": %u, \"hidden_size\": 64, \"intermediate_size\": 128,\n"
-             " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"max_position_embeddings\": 16,\n"
-             " \"hidden_act\": \"quick_gelu\", \"layer_norm_eps\": 1e-05, \"bos_token_id\": %u, \"eos_token_id\": %u,\n"
-             " \"pad_token_id\": %u}\n",
-             vocab, vocab - 2, vocab - 1, vocab - 1);
-    snprintf(path, sizeof path, "%s/text_encoder/config.json", out);
-    if (!write_text(path, text)) return false;
-    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", out);
-    if (!write_text(path, "{\"_class_name\": \"DDPMScheduler\", \"num_train_timesteps\": 1000, \"beta_start\": 0.0001,\n"
-                          " \"beta_end\": 0.02, \"beta_schedule\": \"linear\", \"prediction_type\": \"epsilon\",\n"
-                          " \"steps_offset\": 1, \"clip_sample\": false}\n"))
-        return false;
-    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", out);
-    if (vkd_params_save(unet_p, path, false, NULL, err)) return false;
-    snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", out);
-    return vkd_params_save(text_p, path, false, NULL, err) == VKD_OK;
+    if (!o->td.warmup) o->td.warmup = 1;
+    return 0;
 }
 
 int main(int argc, char** argv) {
-    const char* out = "assets/builtin";
-    uint32_t steps = 2000, B = 16, seed = 1;
-    float lr = 1e-3f;
-    bool resume = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help")) {
-            printf("usage: train_prior [--out DIR] [--steps N] [--batch B] [--lr X] [--seed S] [--resume]\n"
-                   "Trains the built-in prior on procedural objects (DIR/tokenizer must exist: tools/prior_vocab DIR/tokenizer)\n"
-                   "and saves it in the diffusers layout in DIR; DIR/train.safetensors keeps the optimizer state\n"
-                   "for --resume; DIR/train_log.csv the loss per step.\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = (uint32_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = (uint32_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--lr") && i + 1 < argc) lr = strtof(argv[++i], NULL);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = (uint32_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--resume")) resume = true;
-        else {
-            fprintf(stderr, "train_prior: unknown argument %s (see --help)\n", argv[i]);
-            return 2;
-        }
+    opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc;
+    char tok_dir[4096], ckpt[4096], log_path[4096];
+    snprintf(tok_dir, sizeof tok_dir, "%s", o.tokenizer ? o.tokenizer : "");
+    if (!o.tokenizer) snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", o.out);
+    snprintf(ckpt, sizeof ckpt, "%s", o.ckpt ? o.ckpt : "");
+    if (!o.ckpt) snprintf(ckpt, sizeof ckpt, "%s/train_state.safetensors", o.out);
+    snprintf(log_path, sizeof log_path, "%s", o.log ? o.log : "");
+    if (!o.log) snprintf(log_path, sizeof log_path, "%s/train_log.csv", o.out);
+    if (mkdir(o.out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "train_prior: cannot create %s: %s\n", o.out, strerror(errno));
+        return 1;
     }
-    if (B < 1 || B > 64) {
-        fprintf(stderr, "train_prior: --batch %u: expected 1..64\n", B);
-        return 2;
-    }
+
     vkd_error err = {0};
-    char path[4200];
     vkd_tokenizer* tok = NULL;
-    snprintf(path, sizeof path, "%s/tokenizer", out);
-    if (vkd_tokenizer_load_dir(path, &tok, &err)) {
-        fprintf(stderr, "train_prior: %s (make it with tools/prior_vocab %s)\n", err.msg, path);
+    char vocab_json[4200];
+    snprintf(vocab_json, sizeof vocab_json, "%s/vocab.json", tok_dir);
+    if (!o.tokenizer && !file_exists(vocab_json)) {
+        int ntok = 0;
+        if (vkd_builtin_write_vocab(tok_dir, &ntok, &err)) {
+            fprintf(stderr, "train_prior: %s\n", err.msg);
+            return 1;
+        }
+        printf("train_prior: wrote the caption vocabulary (%d tokens) to %s\n", ntok, tok_dir);
+    }
+    if (vkd_tokenizer_load_dir(tok_dir, &tok, &err)) {
+        fprintf(stderr, "train_prior: %s\n", err.msg);
         return 1;
     }
     vkd_tokenizer_info ti = vkd_tokenizer_get_info(tok);
-    uint32_t T = (uint32_t)ti.max_length, vocab = (uint32_t)ti.vocab_size;
+    vkd_builtin_arch arch;
+    if (o.tiny) vkd_builtin_arch_tiny(&arch, &ti);
+    else vkd_builtin_arch_default(&arch, &ti);
+
     vkd_gpu* gpu = NULL;
-    vkd_stream* s = NULL;
-    vkd_params text_p = {0}, unet_p = {0};
-    vkd_clip clip;
-    vkd_unet unet;
-    vkd_arena a = {0};
-    vkd_clip_desc cd = clip_desc(vocab);
-    if (vkd_gpu_create(&(vkd_gpu_desc){0}, &gpu, &err) || vkd_stream_create(gpu, &s, &err) ||
-        vkd_clip_declare(&clip, &text_p, "", &cd, &err) || vkd_unet_declare(&unet, &unet_p, NULL, "", &unet_desc, &err) ||
-        vkd_params_alloc(gpu, &text_p, false, &err) || vkd_params_alloc(gpu, &unet_p, true, &err) ||
-        vkd_params_alloc_adam(&unet_p, &err)) {
+    vkd_builtin_trainer* tr = NULL;
+    if (vkd_gpu_create(&(vkd_gpu_desc){0}, &gpu, &err) ||
+        vkd_builtin_trainer_create(gpu, &arch, tok, &o.td, &tr, &err)) {
         fprintf(stderr, "train_prior: %s\n", err.msg);
         return 1;
     }
-    a.gpu = gpu;
-    uint32_t step = 0;
-    snprintf(path, sizeof path, "%s/train.safetensors", out);
-    if (resume) {
-        // params, adam_m.*, adam_v.* of the UNet and the text encoder's params, and the step.
-        vkd_safetensors* f = NULL;
-        vkd_params_load_desc pd = {0};
-        if (vkd_safetensors_open(path, &f, &err) || vkd_params_load(&unet_p, f, &pd, &err)) {
+    if (o.resume) {
+        if (!file_exists(ckpt)) {
+            fprintf(stderr, "train_prior: --resume: no checkpoint at %s\n", ckpt);
+            return 1;
+        }
+        if (vkd_builtin_trainer_load_checkpoint(tr, ckpt, &err)) {
             fprintf(stderr, "train_prior: --resume: %s\n", err.msg);
             return 1;
         }
-        const char* st = vkd_safetensors_metadata(f, "step");
-        step = st ? (uint32_t)atoi(st) : 0;
-        vkd_safetensors_close(f);
-        snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", out);
-        if (vkd_safetensors_open(path, &f, &err) || vkd_params_load(&text_p, f, NULL, &err)) {
-            fprintf(stderr, "train_prior: --resume: %s\n", err.msg);
-            return 1;
-        }
-        vkd_safetensors_close(f);
-        snprintf(path, sizeof path, "%s/train_m.safetensors", out);
-        if (!vkd_safetensors_open(path, &f, &err)) {
-            float* tmp = malloc(unet_p.total * sizeof(float));
-            for (uint32_t i = 0; i < unet_p.count; i++) {
-                vkd_safetensors_read_f32(f, unet_p.items[i].name, tmp, unet_p.items[i].count, &err);
-                vkd_buffer_upload(gpu, &unet_p.adam_m, unet_p.items[i].offset * 4, tmp, unet_p.items[i].count * 4, &err);
-            }
-            vkd_safetensors_close(f);
-            snprintf(path, sizeof path, "%s/train_v.safetensors", out);
-            if (!vkd_safetensors_open(path, &f, &err)) {
-                for (uint32_t i = 0; i < unet_p.count; i++) {
-                    vkd_safetensors_read_f32(f, unet_p.items[i].name, tmp, unet_p.items[i].count, &err);
-                    vkd_buffer_upload(gpu, &unet_p.adam_v, unet_p.items[i].offset * 4, tmp, unet_p.items[i].count * 4, &err);
-                }
-                vkd_safetensors_close(f);
-            }
-            free(tmp);
-        }
-        printf("train_prior: resumed at step %u\n", step);
-    } else {
-        vkd_params_init_random(&unet_p, seed, &err);
-        vkd_params_init_random(&text_p, seed + 100, &err);
-    }
-    double abar[T_STEPS], prod = 1;
-    for (int t = 0; t < T_STEPS; t++) prod *= 1 - (1e-4 + (0.02 - 1e-4) * t / (T_STEPS - 1)), abar[t] = prod;
-    size_t nimg = (size_t)B * 3 * SIZE * SIZE;
-    float* xt = malloc(nimg * 4);
-    float* eps = malloc(nimg * 4);
-    float* img = malloc((size_t)3 * SIZE * SIZE * 4);
-    float ts[64];
-    int32_t* ids = malloc((size_t)B * T * sizeof(int32_t));
-    vkd_buffer bx, be, bt, bc, bl;
-    if (vkd_buffer_alloc(gpu, nimg * 4, &bx, &err) || vkd_buffer_alloc(gpu, nimg * 4, &be, &err) ||
-        vkd_buffer_alloc(gpu, 64 * 4, &bt, &err) || vkd_buffer_alloc(gpu, (size_t)B * T * 64 * 4, &bc, &err) ||
-        vkd_buffer_alloc(gpu, 4, &bl, &err)) {
-        fprintf(stderr, "train_prior: %s\n", err.msg);
+    } else if (file_exists(ckpt)) {
+        fprintf(stderr, "train_prior: %s exists: continue it with --resume, or remove it to start over\n", ckpt);
         return 1;
     }
-    snprintf(path, sizeof path, "%s/train_log.csv", out);
-    FILE* log = fopen(path, resume ? "a" : "w");
-    if (log && !resume) fprintf(log, "step,loss,seconds\n");
+    uint32_t start = vkd_builtin_trainer_step_count(tr);
+    vkd_builtin_parts parts = vkd_builtin_trainer_parts(tr);
+    printf("train_prior: %s on %s; UNet %.2fM parameters, text encoder %.2fM (frozen); batch %u, %ux%u pixels; "
+           "step %u -> %u\n",
+           o.out, vkd_gpu_get_info(gpu)->name, (double)parts.unet_p->total / 1e6, (double)parts.text_p->total / 1e6,
+           o.td.batch, arch.unet.sample_size, arch.unet.sample_size, start, o.steps);
+    fflush(stdout);
+
+    // The running average continues from the log's line of the resumed step, when it has one.
+    double avg = 0;
+    bool have_avg = false;
+    if (o.resume) {
+        FILE* old = fopen(log_path, "r");
+        char line[512];
+        while (old && fgets(line, sizeof line, old)) {
+            unsigned st;
+            double l, a;
+            if (sscanf(line, "%u,%lf,%lf", &st, &l, &a) == 3 && st == start) avg = a, have_avg = true;
+        }
+        if (old) fclose(old);
+    }
+    FILE* log = fopen(log_path, o.resume ? "a" : "w");
+    if (!log) {
+        fprintf(stderr, "train_prior: cannot write %s: %s\n", log_path, strerror(errno));
+        return 1;
+    }
+    if (!o.resume) fprintf(log, "step,loss,loss_avg,grad_norm,lr,seconds,eval_loss\n");
     signal(SIGINT, on_signal);
-    uint64_t rng = seed * 7919ull + step * 104729ull;
-    double ema = 0, t0 = now_s();
-    for (; step < steps && !stop; step++) {
-        // A batch of captioned renders, noised on the host.
-        for (uint32_t b = 0; b < B; b++) {
-            vkd_shape_object o = {.shape = (vkd_shape)(rng_u64(&rng) % VKD_SHAPE_COUNT),
-                                  .color = (vkd_shape_color)(rng_u64(&rng) % VKD_COLOR_COUNT),
-                                  .scale = (float)(0.8 + 0.3 * rng_uniform(&rng)),
-                                  .yaw_deg = (float)(360 * rng_uniform(&rng)), .shiny = rng_uniform(&rng) < 0.3};
-            float az = (float)(-180 + 360 * rng_uniform(&rng)), el = (float)(-10 + 55 * rng_uniform(&rng));
-            vkd_camera cam = vkd_camera_orbit(&(vkd_orbit_desc){.azimuth_deg = az, .elevation_deg = el,
-                                                                .distance = (float)(2.4 + 0.4 * rng_uniform(&rng)),
-                                                                .fov_y_deg = 49.1f, .width = SIZE, .height = SIZE});
-            vkd_shape_render(&o, &cam, NULL, img, NULL);
-            char caption[128] = "";
-            if (rng_uniform(&rng) >= 0.1)  // classifier-free guidance: 10% unconditional
-                snprintf(caption, sizeof caption, "a %s %s, %s view", vkd_shape_color_name(o.color),
-                         vkd_shape_name(o.shape), view_of(az, el));
-            int n = 0;
-            bool trunc = false;
-            vkd_tokenizer_encode_padded(tok, caption, ids + (size_t)b * T, &n, &trunc, &err);
-            int t = (int)(rng_u64(&rng) % T_STEPS);
-            ts[b] = (float)t;
-            double sa = sqrt(abar[t]), sb = sqrt(1 - abar[t]);
-            for (size_t i = 0; i < (size_t)3 * SIZE * SIZE; i++) {
-                float e = (float)rng_normal(&rng);
-                eps[b * 3 * SIZE * SIZE + i] = e;
-                xt[b * 3 * SIZE * SIZE + i] = (float)(sa * (2 * img[i] - 1) + sb * e);
+    signal(SIGTERM, on_signal);
+
+    char note[160];
+    vkd_builtin_save_desc sd = {.f16 = o.f16, .tokenizer_dir = tok_dir, .note = note};
+    double t0 = now_s(), rate_t = t0;
+    uint32_t rate_step = start;
+    double rate = 0;
+    int status = 0;
+    uint32_t saved_at = start;
+    bool tty = isatty(2);
+    for (uint32_t step = start; step < o.steps && !g_stop; step++) {
+        float loss = 0, gnorm = 0;
+        if (vkd_builtin_trainer_step(tr, &loss, &gnorm, &err)) {
+            fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
+            status = 1;
+            break;
+        }
+        uint32_t done = step + 1;
+        if (!isfinite(loss)) {
+            fprintf(stderr, "\ntrain_prior: step %u: loss is %g; stopping without saving this step (resume from the "
+                            "last checkpoint with a lower --lr)\n", done, (double)loss);
+            status = 1;
+            break;
+        }
+        avg = step == start && !have_avg ? loss : 0.99 * avg + 0.01 * loss;
+        double now = now_s();
+        // Steps per second over the last minute or so (the first step includes pipeline builds).
+        if (done == start + 1) rate_t = now, rate_step = done;
+        else if (now - rate_t > 60 || rate == 0) rate = (done - rate_step) / (now - rate_t);
+        if (now - rate_t > 60) rate_t = now, rate_step = done;
+        float warm = step < o.td.warmup ? (float)(step + 1) / (float)o.td.warmup : 1.0f;
+        float eval = NAN;
+        if (o.eval_every && done % o.eval_every == 0 && vkd_builtin_trainer_eval(tr, 999, 64, true, &eval, &err)) {
+            fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
+            status = 1;
+            break;
+        }
+        fprintf(log, "%u,%.6f,%.6f,%.4f,%.3g,%.1f,", done, loss, avg, gnorm, o.td.lr * warm, now - t0);
+        if (isnan(eval)) fprintf(log, "\n");
+        else fprintf(log, "%.6f\n", eval);
+        double eta = rate > 0 ? (o.steps - done) / rate : 0;
+        // A live line on a terminal; a line every 10 steps in a log file.
+        if (tty || done % 10 == 0 || done == o.steps)
+            fprintf(stderr, "%strain_prior: step %u/%u | loss %.4f (avg %.4f) | |g| %.3f | %.3f it/s, %.2f img/s | "
+                            "ETA %.1f h%s",
+                    tty ? "\r" : "", done, o.steps, loss, avg, gnorm, rate, rate * o.td.batch, eta / 3600,
+                    tty ? "   " : "\n");
+        if (!isnan(eval)) fprintf(stderr, "%strain_prior: step %u: held-out EMA loss %.4f\n", tty ? "\n" : "", done, eval);
+        if (done % o.save_every == 0 || done == o.steps || g_stop) {
+            fflush(log);
+            snprintf(note, sizeof note, "trained %u steps at batch %u by tools/train_prior (seed %llu)", done,
+                     o.td.batch, (unsigned long long)o.td.seed);
+            mkdir(o.out, 0755);  // in case the folder was removed while training
+            if (vkd_builtin_trainer_save_checkpoint(tr, ckpt, &err) ||
+                vkd_builtin_trainer_save_model(tr, o.out, &sd, &err)) {
+                fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
+                status = 1;
+                break;
             }
-        }
-        vkd_status st = vkd_clip_encode(&clip, &text_p, &a, bc.addr, 0, ids, B, T, 0, &err);
-        if (!st) st = vkd_buffer_upload(gpu, &bx, 0, xt, nimg * 4, &err);
-        if (!st) st = vkd_buffer_upload(gpu, &be, 0, eps, nimg * 4, &err);
-        if (!st) st = vkd_buffer_upload(gpu, &bt, 0, ts, B * 4, &err);
-        if (st) {
-            fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
-            break;
-        }
-        vkd_arena_reset(&a);
-        vkd_unet_saved* sv = vkd_unet_saved_new();
-        vkd_addr pred = vkd_arena_alloc(&a, s, nimg), dpred = vkd_arena_zeros(&a, s, nimg);
-        vkd_addr one = vkd_arena_alloc(&a, s, 1);
-        vkd_addr scratch = vkd_arena_alloc(&a, s, (vkd_sum_scratch_bytes((uint32_t)nimg) + 3) / 4);
-        vkd_stream_fill(s, one, 1, 0x3F800000u);
-        vkd_params_zero_grad(&unet_p, s);
-        vkd_unet_forward(&unet, &unet_p, NULL, s, &a, pred, bx.addr, bt.addr, bc.addr, 0, B, SIZE, SIZE, T, sv, NULL);
-        vkd_mse_loss_forward(s, bl.addr, scratch, pred, be.addr, (uint32_t)nimg);
-        vkd_mse_loss_backward(s, dpred, 0, one, pred, be.addr, (uint32_t)nimg);
-        vkd_unet_backward(&unet, &unet_p, NULL, s, &a, 0, 0, 0, dpred, sv);
-        // AdamW with a short warm-up.
-        float lr_now = lr * (step < 200 ? (float)(step + 1) / 200.0f : 1.0f);
-        vkd_adam_desc ad = {.lr = lr_now, .weight_decay = 1e-4f, .decoupled = true};
-        vkd_adam_step(s, unet_p.data.addr, unet_p.adam_m.addr, unet_p.adam_v.addr, unet_p.grad.addr, 0,
-                      (uint32_t)unet_p.total, step + 1, &ad);
-        st = vkd_stream_submit(s, &err);
-        vkd_unet_saved_free(sv);
-        float loss = NAN;
-        if (!st) st = vkd_buffer_download(gpu, &bl, 0, &loss, 4, &err);
-        if (st) {
-            fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
-            break;
-        }
-        ema = step == 0 || ema == 0 ? loss : 0.98 * ema + 0.02 * loss;
-        double el = now_s() - t0;
-        if (log) fprintf(log, "%u,%.5f,%.1f\n", step + 1, loss, el);
-        if ((step + 1) % 10 == 0)
-            fprintf(stderr, "\rtrain_prior: step %u/%u | loss %.4f (ema %.4f) | %.2f it/s   ", step + 1, steps, loss, ema,
-                    (step + 1 - (resume ? 0 : 0)) / (el > 0 ? el : 1));
-        if ((step + 1) % 200 == 0 || step + 1 == steps || stop) {
-            const char* meta[] = {"step", NULL, NULL};
-            char stepbuf[32];
-            snprintf(stepbuf, sizeof stepbuf, "%u", step + 1);
-            meta[1] = stepbuf;
-            snprintf(path, sizeof path, "%s/train.safetensors", out);
-            vkd_params_save(&unet_p, path, false, meta, &err);
-            // Adam moments as two files shaped like the parameters.
-            vkd_buffer keep = unet_p.data;
-            unet_p.data = unet_p.adam_m;
-            snprintf(path, sizeof path, "%s/train_m.safetensors", out);
-            vkd_params_save(&unet_p, path, false, meta, &err);
-            unet_p.data = unet_p.adam_v;
-            snprintf(path, sizeof path, "%s/train_v.safetensors", out);
-            vkd_params_save(&unet_p, path, false, meta, &err);
-            unet_p.data = keep;
-            if (!save_folder(out, &unet_p, &text_p, vocab, step + 1, &err))
-                fprintf(stderr, "\ntrain_prior: saving %s failed: %s\n", out, err.msg);
-            if (log) fflush(log);
+            saved_at = done;
         }
     }
-    fprintf(stderr, "\ntrain_prior: stopped at step %u, loss ema %.4f, %.1f s\n", step, ema, now_s() - t0);
-    if (log) fclose(log);
-    return 0;
+    uint32_t end = vkd_builtin_trainer_step_count(tr);
+    // A stop between two steps; or no step to run (e.g. --resume --steps 0 --f16: re-export).
+    if (!status && (end != saved_at || end == start)) {
+        fflush(log);
+        snprintf(note, sizeof note, "trained %u steps at batch %u by tools/train_prior (seed %llu)", end,
+                 o.td.batch, (unsigned long long)o.td.seed);
+        if (vkd_builtin_trainer_save_checkpoint(tr, ckpt, &err) || vkd_builtin_trainer_save_model(tr, o.out, &sd, &err)) {
+            fprintf(stderr, "\ntrain_prior: %s\n", err.msg);
+            status = 1;
+        }
+    }
+    fprintf(stderr, "\ntrain_prior: %s at step %u (%.1f min this run); model in %s, state in %s\n",
+            g_stop ? "stopped" : "done", end, (now_s() - t0) / 60, o.out, ckpt);
+    fclose(log);
+    vkd_builtin_trainer_free(tr);
+    vkd_tokenizer_free(tok);
+    vkd_gpu_destroy(gpu);
+    return status;
 }
