@@ -37,7 +37,7 @@ static const scene_key keys[] = {
     KSTR("run", "negative_prompt", negative_prompt, "what to avoid (the unconditional side of CFG)"),
     KENUM("run", "method", method, "sds|vsd|bsd|asd", "score distillation method"),
     KENUM("run", "repr", repr, "gaussians|nerf", "3D representation"),
-    KINT("run", "steps", steps, 1, 1e7, "optimisation steps"),
+    KINT("run", "steps", steps, 0, 1e7, "optimisation steps (0: write the initial asset)"),
     KINT("run", "seed", seed, 0, 2147483647, "random seed (cameras, noise, init)"),
     KSTR("prior", "model", model, "builtin, a diffusers folder, or a single-file .safetensors"),
     KSTR("prior", "tokenizer", tokenizer, "tokenizer folder for single-file models (empty: beside the model)"),

@@ -11,8 +11,9 @@
 
 static void help(void) {
     printf("usage: vkdream view <asset> [options]\n\n"
-           "Opens a 3DGS .ply (Gaussians) or a mesh (.obj, .ply, .glb) in a window, rendered by\n"
-           "vkdream's compute renderers. Without a display it says so; with --screenshot-after\n"
+           "Opens a 3DGS .ply (Gaussians), a NeRF checkpoint (nerf.safetensors from generate --repr nerf)\n"
+           "or a mesh (.obj, .ply, .glb) in a window, rendered by vkdream's compute renderers.\n"
+           "Without a display it says so; with --screenshot-after\n"
            "it then renders the picture headless instead.\n\n"
            "options:\n"
            "  --width W --height H        window (or headless image) size, default 960 x 720\n"
@@ -100,7 +101,7 @@ int vkd_cmd_view(int argc, char** argv) {
         }
     }
     if (!path) {
-        fprintf(stderr, "vkdream view: which asset? (vkdream view <file.ply|.obj|.glb>, see --help)\n");
+        fprintf(stderr, "vkdream view: which asset? (vkdream view <file.ply|.obj|.glb|.safetensors>, see --help)\n");
         return 2;
     }
     vkd_error err = {0};
