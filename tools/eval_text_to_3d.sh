@@ -35,6 +35,7 @@ echo "|---|---:|---:|---:|---:|---:|"
 rows=()
 for p in "${prompts[@]}"; do
     dir="$out/$(echo "$p" | tr ' ' '_')"
+    mkdir -p "$dir"
     # The start: the same run stopped before its first step.
     "$build/vkdream" generate "$p" --model "$model" "${gen[@]}" --steps 0 --turntable_frames 0 \
         --export_mesh false --preview_every 0 --out "$dir/start" --quiet 2> "$dir.start.log" || { cat "$dir.start.log" >&2; exit 1; }
