@@ -49,6 +49,8 @@ static void usage(FILE* f) {
             "  --out DIR          write sample_<i>.png, sheet.png (samples, then the truth renders) and\n"
             "                     scores.csv there\n"
             "  --reference        score the true renders instead of samples (the metric's ceiling)\n"
+            "  --min-color F      exit 1 unless the overall color accuracy is at least F (0..1)\n"
+            "  --min-iou F        exit 1 unless the overall mean IoU is at least F (for tests)\n"
             "  --help\n");
 }
 
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
     uint32_t count = 24, batch = 16;
     vkd_builtin_sample_desc sdesc = {.steps = 50, .guidance = 3.0f};
     bool reference = false;
+    float min_color = 0, min_iou = 0;
     const char** custom = calloc((size_t)argc, sizeof(char*));
     uint32_t ncustom = 0;
     for (int i = 1; i < argc; i++) {
@@ -105,6 +108,8 @@ int main(int argc, char** argv) {
             else if (!strcmp(a, "--batch")) batch = (uint32_t)strtoul(v, &end, 10);
             else if (!strcmp(a, "--out")) out = v;
             else if (!strcmp(a, "--caption")) custom[ncustom++] = v;
+            else if (!strcmp(a, "--min-color")) min_color = strtof(v, &end);
+            else if (!strcmp(a, "--min-iou")) min_iou = strtof(v, &end);
             else {
                 fprintf(stderr, "sample_prior: unknown option %s (see --help)\n", a);
                 return 2;
@@ -256,9 +261,16 @@ int main(int argc, char** argv) {
     print_row("overall", &all);
     if (!reference)
         printf("sampling: %.1f s (%.2f s per image)\n", t_sample, t_sample / n);
+    int rc = 0;
+    double acc = all.n ? (double)all.color_ok / all.n : 0, iou = all.n ? all.iou / all.n : 0;
+    if (acc < min_color || iou < min_iou) {
+        fprintf(stderr, "sample_prior: below the bar: color %.3f (min %.3f), IoU %.3f (min %.3f)\n", acc, min_color,
+                iou, min_iou);
+        rc = 1;
+    }
     for (uint32_t i = 0; i < n; i++) free(captions[i]);
     free(captions), free(shapes), free(colors), free(views), free(custom), free(rgb);
     vkd_sd_free(m);
     if (gpu) vkd_gpu_destroy(gpu);
-    return 0;
+    return rc;
 }

@@ -15,8 +15,13 @@
 static void sched_default(vkd_scheduler_desc* s) {
     // DDPM's linear schedule (the standard for pixel-space models); trailing spacing with
     // set_alpha_to_one so a DDIM run starts at t = 999 and ends on the clean image.
+    // v-prediction: at the high-noise end of this schedule (sqrt(abar) ~ 0.01) an epsilon
+    // model's x0 = (x_t - sb eps) / sa multiplies its error by 100, which a briefly trained
+    // small model never gets right (measured: epsilon MSE 0.013 at t = 900 after 400 steps,
+    // x0 MSE 50, samples of pure noise); v = sa eps - sb x0 keeps both x0 = sa x_t - sb v and
+    // eps = sb x_t + sa v as accurate as v itself at every t.
     *s = (vkd_scheduler_desc){.num_train_timesteps = 1000, .beta_start = 0.0001, .beta_end = 0.02,
-                              .beta_schedule = VKD_BETAS_LINEAR, .prediction_type = VKD_PREDICT_EPSILON,
+                              .beta_schedule = VKD_BETAS_LINEAR, .prediction_type = VKD_PREDICT_V,
                               .timestep_spacing = VKD_SPACING_TRAILING, .steps_offset = 0,
                               .set_alpha_to_one = true};
 }

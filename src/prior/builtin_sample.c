@@ -111,14 +111,17 @@ vkd_status vkd_builtin_sample(vkd_gpu* gpu, const vkd_builtin_net* net, const ch
             if (st) break;
             // CFG, then DDIM (eta 0) with x0 clipped to the pixel range and epsilon re-derived
             // from it (diffusers' DDIMScheduler with clip_sample), in float64 on the host.
+            // The guidance combines the model outputs (epsilon or v: both are linear in the
+            // prediction, so CFG on v equals CFG on epsilon); x0 follows the prediction type.
             double sa = sqrt(a_t), sb = sqrt(1 - a_t), spa = sqrt(a_p), spb = sqrt(1 - a_p);
+            bool vpred = sm.sc.d.prediction_type == VKD_PREDICT_V;
             for (uint64_t i = 0; i < b * img; i++) {
                 double ey = e[i], en = e[b * img + i];
-                double eps = en + d.guidance * (ey - en);
-                double x0 = (x[i] - sb * eps) / sa;
+                double out = en + d.guidance * (ey - en);
+                double x0 = vpred ? sa * x[i] - sb * out : (x[i] - sb * out) / sa;
                 if (x0 < -1) x0 = -1;
                 if (x0 > 1) x0 = 1;
-                eps = (x[i] - sa * x0) / sb;
+                double eps = (x[i] - sa * x0) / sb;
                 x[i] = spa * x0 + spb * eps;
             }
         }

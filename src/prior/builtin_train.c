@@ -200,14 +200,22 @@ static vkd_status make_batch(vkd_builtin_trainer* tr, const vkd_builtin_data_des
     return st;
 }
 
-// Records x_t and the conditioning of a batch; returns x_t (arena), ctx in *ctx.
-static vkd_addr record_inputs(vkd_builtin_trainer* tr, const uint32_t* cond_index, uint32_t B, vkd_addr* ctx) {
+// Records x_t, the regression target of the schedule's prediction type (the noise, or
+// v = sa noise - sb x0) and the conditioning of a batch; returns x_t (arena), the target in
+// *target and ctx in *ctx.
+static vkd_addr record_inputs(vkd_builtin_trainer* tr, const uint32_t* cond_index, uint32_t B, vkd_addr* target,
+                              vkd_addr* ctx) {
     uint64_t n = image_floats(tr) * B, per = (uint64_t)tr->T * tr->D;
     vkd_addr xt = vkd_arena_alloc(&tr->arena, tr->s, n);
     *ctx = vkd_arena_alloc(&tr->arena, tr->s, per * B);
-    if (!xt || !*ctx) return 0;
+    *target = tr->noise.addr;
+    if (tr->sched.d.prediction_type == VKD_PREDICT_V) *target = vkd_arena_alloc(&tr->arena, tr->s, n);
+    if (!xt || !*ctx || !*target) return 0;
     vkd_scheduler_add_noise(&tr->sched, tr->s, xt, tr->x0.addr, tr->noise.addr, tr->ts.addr, B,
                             (uint32_t)image_floats(tr));
+    if (tr->sched.d.prediction_type == VKD_PREDICT_V)
+        vkd_scheduler_velocity(&tr->sched, tr->s, *target, tr->x0.addr, tr->noise.addr, tr->ts.addr, B,
+                               (uint32_t)image_floats(tr));
     for (uint32_t b = 0; b < B; b++)
         vkd_stream_copy(tr->s, *ctx + per * b * sizeof(float), tr->cond.addr + per * cond_index[b] * sizeof(float),
                         (uint32_t)per);
@@ -223,8 +231,8 @@ vkd_status vkd_builtin_trainer_step(vkd_builtin_trainer* tr, float* loss, float*
     vkd_stream* s = tr->s;
     vkd_arena_reset(&tr->arena);
     uint64_t n = image_floats(tr) * B;
-    vkd_addr ctx = 0;
-    vkd_addr xt = record_inputs(tr, cond_index, B, &ctx);
+    vkd_addr ctx = 0, target = 0;
+    vkd_addr xt = record_inputs(tr, cond_index, B, &target, &ctx);
     vkd_addr pred = vkd_arena_alloc(&tr->arena, s, n);
     vkd_addr dpred = vkd_arena_zeros(&tr->arena, s, n);
     vkd_addr one = vkd_arena_alloc(&tr->arena, s, 1);
@@ -238,8 +246,8 @@ vkd_status vkd_builtin_trainer_step(vkd_builtin_trainer* tr, float* loss, float*
         vkd_params_zero_grad(&tr->unet_p, s);
         vkd_unet_forward(&tr->unet, &tr->unet_p, NULL, s, &tr->arena, pred, xt, tr->ts.addr, ctx, 0, B, tr->S, tr->S,
                          tr->T, sv, NULL);
-        vkd_mse_loss_forward(s, out + OUT_LOSS * sizeof(float), sum_scratch, pred, tr->noise.addr, (uint32_t)n);
-        vkd_mse_loss_backward(s, dpred, 0, one, pred, tr->noise.addr, (uint32_t)n);
+        vkd_mse_loss_forward(s, out + OUT_LOSS * sizeof(float), sum_scratch, pred, target, (uint32_t)n);
+        vkd_mse_loss_backward(s, dpred, 0, one, pred, target, (uint32_t)n);
         vkd_unet_backward(&tr->unet, &tr->unet_p, NULL, s, &tr->arena, 0, 0, 0, dpred, sv);
         uint32_t total = (uint32_t)tr->unet_p.total;
         vkd_grad_norm(s, out + OUT_NORM * sizeof(float), norm_scratch, tr->unet_p.grad.addr, total);
@@ -286,15 +294,14 @@ vkd_status vkd_builtin_trainer_eval(vkd_builtin_trainer* tr, uint64_t eval_seed,
         if (st) break;
         vkd_arena_reset(&tr->arena);
         uint64_t n = image_floats(tr) * B;
-        vkd_addr ctx = 0;
-        vkd_addr xt = record_inputs(tr, cond_index, B, &ctx);
+        vkd_addr ctx = 0, target = 0;
+        vkd_addr xt = record_inputs(tr, cond_index, B, &target, &ctx);
         vkd_addr pred = vkd_arena_alloc(&tr->arena, tr->s, n);
         vkd_addr sum_scratch = tr->out.addr + (OUT_SCRATCH + VKD_GRAD_NORM_SCRATCH) * sizeof(float);
         if (xt && pred) {
             vkd_unet_forward(&tr->unet, &p, NULL, tr->s, &tr->arena, pred, xt, tr->ts.addr, ctx, 0, B, tr->S, tr->S,
                              tr->T, NULL, NULL);
-            vkd_mse_loss_forward(tr->s, tr->out.addr + 2 * sizeof(float), sum_scratch, pred, tr->noise.addr,
-                                 (uint32_t)n);
+            vkd_mse_loss_forward(tr->s, tr->out.addr + 2 * sizeof(float), sum_scratch, pred, target, (uint32_t)n);
         }
         st = vkd_stream_submit(tr->s, err);
         float l = 0;

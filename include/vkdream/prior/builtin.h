@@ -10,11 +10,11 @@
 //             background), random scale / yaw jitter / shiny; example i is a pure function of
 //             (seed, i): nothing is stored, a resumed run sees the same data.
 //   model     the engine's UNet2DConditionModel (3 channels in and out, pixels in [-1, 1],
-//             epsilon prediction) conditioned on the engine's CLIP text encoder, which stays at
+//             v-prediction: v = sqrt(abar) eps - sqrt(1 - abar) x0) conditioned on the engine's CLIP text encoder, which stays at
 //             its seeded random initialisation (the engine's CLIP has no backward; a fixed
 //             random encoder still gives every caption its own conditioning, and the UNet's
 //             cross-attention learns to read it); DDPM linear betas 1e-4..0.02, 1000 steps.
-//   training  MSE to the noise, t ~ U{0..999}, the caption dropped to "" with p = 0.1
+//   training  MSE to v, t ~ U{0..999}, the caption dropped to "" with p = 0.1
 //             (classifier-free guidance), AdamW with warm-up and gradient clipping, an EMA of
 //             the weights (what is saved); checkpoints hold everything a bitwise resume needs.
 //   sampling  DDIM (eta 0) with classifier-free guidance; scoring against the caption's ground
