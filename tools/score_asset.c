@@ -2,6 +2,7 @@
 // the prompt names ("a red cube"), rendered by the shapes sphere tracer from held-out views.
 //
 //   score_asset ASSET.ply "<prompt>" [--views N] [--size S] [--out FILE.png]
+//               [--min-iou F] [--max-color-error F] [--need-color]   (exit 1 when missed: for tests)
 //
 // Held-out views: N azimuths at elevation 20 degrees, offset by half a step from the front
 // (0) so none is a cardinal training direction, at the distillation's default orbit
@@ -29,7 +30,11 @@ static void usage(FILE* f) {
             "Renders a generated 3DGS asset from N held-out views (default 8; azimuths offset from the\n"
             "training directions, elevation 20, distance 2.5, fov 47.5) at S x S (default 128) and compares\n"
             "them with the procedural object the prompt names (\"a <color> <shape>\"): silhouette IoU and the\n"
-            "mean color error inside the true silhouette. --out writes the renders above the truth.\n");
+            "mean color error inside the true silhouette. --out writes the renders above the truth.\n"
+            "Also names the asset's dominant color: its foreground mean's nearest among the true shape\n"
+            "rendered in each of the 12 colors (shading accounted for).\n"
+            "--min-iou F / --max-color-error F / --need-color: exit 1 when the asset misses that bar\n"
+            "(--need-color: the dominant color must be the prompt's); for tests.\n");
 }
 
 typedef struct score {
@@ -61,6 +66,8 @@ static score compare(const float* rgb, const float* alpha, const float* trgb, co
 int main(int argc, char** argv) {
     const char *asset = NULL, *prompt = NULL, *out = NULL;
     int views = 8, size = 128;
+    double min_iou = 0, max_color = INFINITY;
+    bool need_color = false;
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -72,6 +79,12 @@ int main(int argc, char** argv) {
             size = atoi(argv[++i]);
         } else if (!strcmp(a, "--out") && i + 1 < argc) {
             out = argv[++i];
+        } else if (!strcmp(a, "--min-iou") && i + 1 < argc) {
+            min_iou = atof(argv[++i]);
+        } else if (!strcmp(a, "--need-color")) {
+            need_color = true;
+        } else if (!strcmp(a, "--max-color-error") && i + 1 < argc) {
+            max_color = atof(argv[++i]);
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "score_asset: unknown option %s\n", a);
             usage(stderr);
@@ -179,9 +192,41 @@ int main(int argc, char** argv) {
             goto done;
         }
     }
-    printf("%-28s IoU %.3f  color error %.3f  (truth at scale %.2f, yaw %+.0f)\n", prompt, best.iou, best.color,
-           best_scale, best_yaw);
-    rc = 0;
+    // Dominant color: the mean color of the asset's foreground against the true shape (at the
+    // chosen pose) rendered in each of the 12 colors, so shading is accounted for; the nearest
+    // names the asset's color. (The color error above also counts shading the asset lacks.)
+    double mean[3] = {0, 0, 0}, nfg = 0;
+    for (int v = 0; v < views; v++)
+        for (size_t i = 0; i < pix; i++)
+            if (alpha[v * pix + i] > 0.5f) {
+                nfg++;
+                for (int c = 0; c < 3; c++) mean[c] += rgb[(v * 3 + c) * pix + i];
+            }
+    int named = -1;
+    double named_d = INFINITY;
+    for (int k = 0; k < VKD_COLOR_COUNT && nfg > 0; k++) {
+        vkd_shape_object obj = {.shape = shape, .color = (vkd_shape_color)k, .scale = best_scale, .yaw_deg = best_yaw};
+        double tm[3] = {0, 0, 0}, tn = 0;
+        for (int v = 0; v < views; v++) {
+            vkd_shape_render(&obj, &cams[v], &(vkd_shape_render_desc){.background = {1, 1, 1}}, trgb, talpha);
+            for (size_t i = 0; i < pix; i++)
+                if (talpha[i] > 0.5f) {
+                    tn++;
+                    for (int c = 0; c < 3; c++) tm[c] += trgb[c * pix + i];
+                }
+        }
+        double d = 0;
+        for (int c = 0; c < 3; c++) d += (mean[c] / nfg - tm[c] / tn) * (mean[c] / nfg - tm[c] / tn);
+        if (tn > 0 && d < named_d) named_d = d, named = k;
+    }
+    bool color_ok = named == (int)color;
+    printf("%-28s IoU %.3f  color error %.3f  color %s (%s)  (truth at scale %.2f, yaw %+.0f)\n", prompt, best.iou,
+           best.color, named >= 0 ? vkd_shape_color_name((vkd_shape_color)named) : "none",
+           color_ok ? "right" : "wrong", best_scale, best_yaw);
+    rc = best.iou >= min_iou && best.color <= max_color && (!need_color || color_ok) ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "score_asset: %s misses the bar: IoU %.3f (min %.3f), color error %.3f (max %.3f), color %s\n",
+                asset, best.iou, min_iou, best.color, max_color, color_ok ? "right" : "wrong");
 done:
     if (rgb_b.addr) vkd_buffer_free(gpu, &rgb_b);
     if (alpha_b.addr) vkd_buffer_free(gpu, &alpha_b);
