@@ -30,8 +30,8 @@ for exe in "$build/vkdream" "$build/tools/score_asset"; do
     [ -x "$exe" ] || { echo "eval_text_to_3d: $exe is not built (cmake --build $build)" >&2; exit 1; }
 done
 mkdir -p "$out"
-echo "| prompt | IoU start | IoU | color error start | color error | seconds |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| prompt | IoU start | IoU | color error start | color error | dominant color | seconds |"
+echo "|---|---:|---:|---:|---:|---|---:|"
 rows=()
 for p in "${prompts[@]}"; do
     dir="$out/$(echo "$p" | tr ' ' '_')"
@@ -47,9 +47,10 @@ for p in "${prompts[@]}"; do
     s1=$("$build/tools/score_asset" "$dir/asset.ply" "$p" --out "$dir/score.png")
     iou0=$(echo "$s0" | sed 's/.*IoU \([0-9.]*\).*/\1/') col0=$(echo "$s0" | sed 's/.*color error \([0-9.]*\).*/\1/')
     iou1=$(echo "$s1" | sed 's/.*IoU \([0-9.]*\).*/\1/') col1=$(echo "$s1" | sed 's/.*color error \([0-9.]*\).*/\1/')
-    echo "| $p | $iou0 | $iou1 | $col0 | $col1 | $((t1 - t0)) |"
+    named=$(echo "$s1" | sed 's/.*color \([a-z]*\) (\([a-z]*\)).*/\1 (\2)/')
+    echo "| $p | $iou0 | $iou1 | $col0 | $col1 | $named | $((t1 - t0)) |"
     rows+=("$iou0 $iou1 $col0 $col1")
 done
 printf '%s\n' "${rows[@]}" | awk '{a+=$1; b+=$2; c+=$3; d+=$4; n++}
-    END {printf "| mean | %.3f | %.3f | %.3f | %.3f | |\n", a/n, b/n, c/n, d/n}'
+    END {printf "| mean | %.3f | %.3f | %.3f | %.3f | | |\n", a/n, b/n, c/n, d/n}'
 echo "(renders above truth per prompt: $out/<prompt>/score.png)"
