@@ -5,6 +5,7 @@
 #include "app/view_font.h"
 #include "app/view_internal.h"
 #include "app/viewer.h"
+#include "unit/check.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -14,18 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures = 0, checks = 0;
-#define CHECK(cond, ...)                                                 \
-    do {                                                                 \
-        checks++;                                                        \
-        if (!(cond)) {                                                   \
-            failures++;                                                  \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);         \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-        }                                                                \
-    } while (0)
 
 static char dir[] = "/tmp/vkd_viewer_XXXXXX";
 
