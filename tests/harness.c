@@ -105,6 +105,20 @@ tu_buf tu_upload_f(tu_ctx* t, const float* x, size_t n) {
     return r;
 }
 
+tu_buf tu_upload_half(tu_ctx* t, double* x, size_t n) {
+    size_t words = (n + 1) / 2;
+    uint16_t* h = calloc(2 * (words ? words : 1), sizeof *h);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = vkd_f32_to_f16((float)x[i]);
+        x[i] = vkd_f16_to_f32(h[i]);
+    }
+    tu_buf r = tu_alloc(t, words);
+    vkd_error e = {0};
+    if (words && vkd_buffer_upload(t->gpu, &r.b, 0, h, words * sizeof(float), &e)) die(t, "upload", &e);
+    free(h);
+    return r;
+}
+
 tu_buf tu_upload_d(tu_ctx* t, const double* x, size_t n) {
     float* f = malloc((n ? n : 1) * sizeof *f);
     for (size_t i = 0; i < n; i++) f[i] = (float)x[i];

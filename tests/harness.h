@@ -43,6 +43,9 @@ tu_buf tu_alloc(tu_ctx* t, size_t n);
 tu_buf tu_upload_d(tu_ctx* t, const double* x, size_t n);
 tu_buf tu_upload_f(tu_ctx* t, const float* x, size_t n);
 tu_buf tu_zeros(tu_ctx* t, size_t n);
+// Rounds x to fp16 values in place (what the device will see) and uploads them as n halves
+// (an fp16 operand: tu_buf.n counts the 4-byte words, ceil(n / 2)).
+tu_buf tu_upload_half(tu_ctx* t, double* x, size_t n);
 // Runs what was recorded on t->s; a failure is a failed check.
 bool tu_run(tu_ctx* t);
 // Downloads into a new float64 array (free with free()).

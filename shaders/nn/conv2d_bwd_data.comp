@@ -11,6 +11,7 @@ layout(constant_id = 2) const uint BK = 16;
 layout(constant_id = 3) const uint TM = 4;
 layout(constant_id = 4) const uint TN = 4;
 layout(constant_id = 5) const uint NT = 256;  // == (BM / TM) * (BN / TN)
+layout(constant_id = 6) const bool WEIGHT_F16 = false;  // weight stored as fp16
 layout(local_size_x_id = 5) in;
 layout(push_constant) uniform Push { vkd_conv2d_push p; };
 #define CONV2D_BWD_DATA 1

@@ -1,5 +1,5 @@
 // Implicit GEMM shared by conv2d_fwd.comp and conv2d_bwd_data.comp (included after
-// the push constants and the tile specialization constants BM, BN, BK, TM, TN, NT).
+// the push constants and the specialization constants BM, BN, BK, TM, TN, NT, WEIGHT_F16).
 //
 //   dst[m, n] (=|+=) sum_k A[m, k] * S[k, n]
 //
@@ -15,6 +15,12 @@
 // Tiling and the multiply-accumulate: conv2d_gemm.glsl (As = A, Bs = S).
 
 #include "nn/conv2d_gemm.glsl"
+
+// Element i of the weight, fp32 or fp16 (read as the 4-byte pair holding it).
+float weight_at(int i) {
+    if (WEIGHT_F16) return unpackHalf2x16(u32(p.weight).v[uint(i) >> 1])[i & 1];
+    return f32(p.weight).v[i];
+}
 
 const uint A_QUADS = BM * BK / 4 / NT; // A quads each invocation stages per K step
 const uint B_QUADS = BN * BK / 4 / NT;
@@ -125,7 +131,7 @@ void main() {
                     vec4 v = vec4(0);
                     [[unroll]] for (int e = 0; e < 4; e++) {
                         int m = m0 + 4 * m4 + e;
-                        if (kin && m < M) v[e] = f32(p.weight).v[kofs + m * wm];
+                        if (kin && m < M) v[e] = weight_at(kofs + m * wm);
                     }
                     As[a_kk * AST + m4] = v;
                 }

@@ -8,6 +8,8 @@
 #define VKD_MATMUL_VEC_A 4u
 #define VKD_MATMUL_VEC_B 8u
 #define VKD_MATMUL_VEC_C 16u
+#define VKD_MATMUL_F16_A 32u   // A is stored as fp16 (element offsets even: 4-byte aligned pairs)
+#define VKD_MATMUL_F16_B 64u
 
 // C[z] = alpha * op(A[z]) @ op(B[z]) + beta * C[z] + bias, for the batch index z split
 // into (outer, inner) = (z / inner, z % inner) so heads inside (B, T, H*d) tensors can be

@@ -30,6 +30,8 @@ const bool TRANS_B = (FLAGS & VKD_MATMUL_TRANS_B) != 0u;
 const bool VEC_A = (FLAGS & VKD_MATMUL_VEC_A) != 0u;
 const bool VEC_B = (FLAGS & VKD_MATMUL_VEC_B) != 0u;
 const bool VEC_C = (FLAGS & VKD_MATMUL_VEC_C) != 0u;
+const bool F16_A = (FLAGS & VKD_MATMUL_F16_A) != 0u;
+const bool F16_B = (FLAGS & VKD_MATMUL_F16_B) != 0u;
 
 const uint TX = BN / TN;  // invocations along n
 const uint TY = BM / TM;  // invocations along m
@@ -39,6 +41,7 @@ const uint BN8 = BN / 8;
 const uint BK8 = BK / 8;
 
 layout(buffer_reference, scalar, buffer_reference_align = 16) buffer u64x2 { u64vec2 v[]; };
+layout(buffer_reference, scalar, buffer_reference_align = 8) buffer u32x2 { uvec2 v[]; };
 
 // Octets of 8 floats along the stored contiguous axis:
 //   A: [m][k] (BM x BK8 octets), or [k][m] (BK x BM8) when transposed
@@ -53,12 +56,28 @@ uint64_t batch_offset(uint z, uint s, uint s2) {
 uint64_t pack2(float x, float y) { return pack64(u32vec2(floatBitsToUint(x), floatBitsToUint(y))); }
 vec2 unpack2(uint64_t v) { return uintBitsToFloat(unpack32(v)); }
 
+// Four fp16 values (8 bytes, element index i4 * 4) widened to two packed float pairs.
+u64vec2 load_half_quad(uint64_t base, uint i4) {
+    uvec2 h = u32x2(base).v[i4];
+    vec2 lo = unpackHalf2x16(h.x), hi = unpackHalf2x16(h.y);
+    return u64vec2(pack2(lo.x, lo.y), pack2(hi.x, hi.y));
+}
+
+float load_half(uint64_t base, uint i) { return unpackHalf2x16(u32(base).v[i >> 1])[i & 1u]; }
+
 // Reads the 8 floats at (row, col .. col + 7) of a rows x cols matrix with row stride ld;
 // out-of-range elements read as 0. The clamped index keeps every load inside the matrix
-// (branch-free: cheap on SIMD CPUs, no divergence on GPUs).
-u64vec4 load_octet(uint64_t base, uint row, uint col, uint rows, uint cols, uint ld, bool vec) {
+// (branch-free: cheap on SIMD CPUs, no divergence on GPUs). is_f16: the matrix is fp16.
+u64vec4 load_octet(uint64_t base, uint row, uint col, uint rows, uint cols, uint ld, bool vec, bool is_f16) {
     bool row_ok = row < rows;
     uint r = min(row, rows - 1);
+    if (vec && is_f16) {
+        u64vec2 lo = load_half_quad(base, (r * ld + min(col, cols - 4)) / 4);
+        u64vec2 hi = load_half_quad(base, (r * ld + min(col + 4, cols - 4)) / 4);
+        if (!row_ok || col >= cols) lo = u64vec2(0);
+        if (!row_ok || col + 4 >= cols) hi = u64vec2(0);
+        return u64vec4(lo, hi);
+    }
     if (vec) {  // cols % 4 == 0: each quad is wholly in or out
         u64vec2 lo = u64x2(base).v[(r * ld + min(col, cols - 4)) / 4];
         u64vec2 hi = u64x2(base).v[(r * ld + min(col + 4, cols - 4)) / 4];
@@ -68,7 +87,8 @@ u64vec4 load_octet(uint64_t base, uint row, uint col, uint rows, uint cols, uint
     }
     float f[8];
     [[unroll]] for (uint i = 0; i < 8; i++) {
-        float v = f32(base).v[r * ld + min(col + i, cols - 1)];
+        uint idx = r * ld + min(col + i, cols - 1);
+        float v = is_f16 ? load_half(base, idx) : f32(base).v[idx];
         f[i] = (row_ok && col + i < cols) ? v : 0.0;
     }
     return u64vec4(pack2(f[0], f[1]), pack2(f[2], f[3]), pack2(f[4], f[5]), pack2(f[6], f[7]));
@@ -80,18 +100,18 @@ void stage(uint64_t abase, uint64_t bbase, uint m0, uint n0, uint k0, uint tid) 
         uint l = tid + it * WG;
         if (l < BM * BK8) {
             if (!TRANS_A)  // [m][k]
-                As[l] = load_octet(abase, m0 + l / BK8, k0 + 8 * (l % BK8), p.M, p.K, p.lda, VEC_A);
+                As[l] = load_octet(abase, m0 + l / BK8, k0 + 8 * (l % BK8), p.M, p.K, p.lda, VEC_A, F16_A);
             else           // [k][m]
-                As[l] = load_octet(abase, k0 + l / BM8, m0 + 8 * (l % BM8), p.K, p.M, p.lda, VEC_A);
+                As[l] = load_octet(abase, k0 + l / BM8, m0 + 8 * (l % BM8), p.K, p.M, p.lda, VEC_A, F16_A);
         }
     }
     [[unroll]] for (uint it = 0; it < (BN * BK8 + WG - 1) / WG; it++) {
         uint l = tid + it * WG;
         if (l < BN * BK8) {
             if (!TRANS_B)  // [k][n]
-                Bs[l] = load_octet(bbase, k0 + l / BN8, n0 + 8 * (l % BN8), p.K, p.N, p.ldb, VEC_B);
+                Bs[l] = load_octet(bbase, k0 + l / BN8, n0 + 8 * (l % BN8), p.K, p.N, p.ldb, VEC_B, F16_B);
             else           // [n][k]
-                Bs[l] = load_octet(bbase, n0 + l / BK8, k0 + 8 * (l % BK8), p.N, p.K, p.ldb, VEC_B);
+                Bs[l] = load_octet(bbase, n0 + l / BK8, k0 + 8 * (l % BK8), p.N, p.K, p.ldb, VEC_B, F16_B);
         }
     }
 }
@@ -118,8 +138,8 @@ void main() {
     uint zc = p.z0 + gl_WorkGroupID.z;
     uint zbeg = p.nreduce > 0 ? 0 : zc, zend = p.nreduce > 0 ? p.nreduce : zc + 1;
     for (uint z = zbeg; z < zend; z++) {
-        uint64_t abase = p.a + 4 * batch_offset(z, p.sa, p.sa2);
-        uint64_t bbase = p.b + 4 * batch_offset(z, p.sb, p.sb2);
+        uint64_t abase = p.a + (F16_A ? 2 : 4) * batch_offset(z, p.sa, p.sa2);
+        uint64_t bbase = p.b + (F16_B ? 2 : 4) * batch_offset(z, p.sb, p.sb2);
         for (uint k0 = 0; k0 < p.K; k0 += BK) {
             stage(abase, bbase, m0, n0, k0, tid);
             barrier();

@@ -57,9 +57,12 @@ vkd_status vkd_generate_open_model(vkd_gpu* gpu, const vkd_scene* sc, vkd_prior*
         model = path;
     }
 #ifdef VKD_HAVE_SD_PRIOR
+    // fp16 weights where the device runs them well; llvmpipe has no fp16 hardware to gain from.
+    bool f16 = !strcmp(sc->precision, "f16") ||
+               (!strcmp(sc->precision, "auto") && vkd_gpu_get_info(gpu)->kind != VKD_DEVICE_CPU);
     return vkd_sd_prior_create(gpu, model, &(vkd_sd_prior_desc){.tokenizer_dir = sc->tokenizer[0] ? sc->tokenizer : NULL,
                                                                 .prediction = strcmp(sc->prediction, "auto") ? sc->prediction : NULL,
-                                                                .pixel = !sc->latent},
+                                                                .pixel = !sc->latent, .f16 = f16},
                                out, err);
 #else
     (void)gpu, (void)out;

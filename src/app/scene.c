@@ -42,6 +42,8 @@ static const scene_key keys[] = {
     KSTR("prior", "model", model, "builtin, a diffusers folder, or a single-file .safetensors"),
     KSTR("prior", "tokenizer", tokenizer, "tokenizer folder for single-file models (empty: beside the model)"),
     KENUM("prior", "prediction", prediction, "auto|epsilon|v_prediction", "what the UNet predicts (auto: config)"),
+    KENUM("prior", "precision", precision, "auto|f32|f16",
+          "weight storage of SD models: f16 halves their memory, math stays fp32 (auto: f16 on GPUs, f32 on CPUs)"),
     KFLT("prior", "guidance_scale", guidance_scale, 0, 1000, "classifier-free guidance scale s"),
     KFLT("prior", "t_min", t_min, 0, 1, "smallest diffusion time, fraction of 1000"),
     KFLT("prior", "t_max", t_max, 0, 1, "largest diffusion time, fraction of 1000"),
@@ -116,7 +118,7 @@ void vkd_scene_defaults(vkd_scene* sc) {
     // Scene files for Stable Diffusion set their own (e.g. scenes/sds_gaussians.ini: 100).
     *sc = (vkd_scene){
         .method = "sds", .repr = "gaussians", .steps = 300, .seed = 0,
-        .model = "builtin", .prediction = "auto", .guidance_scale = 7.5f,
+        .model = "builtin", .prediction = "auto", .precision = "auto", .guidance_scale = 7.5f,
         .t_min = 0.02f, .t_max = 0.98f, .t_schedule = "anneal", .t_anneal_max = 0.5f, .t_anneal_steps = 200,
         .weighting = "sds", .grad_clip = 0, .grad_clip_end = 0, .view_dependent = true, .latent = true,
         .bsd_lambda = 0.1f, .bsd_variant = "standard", .asd_eta = 0.1f,

@@ -25,6 +25,7 @@ typedef struct vkd_scene {
     char model[VKD_SCENE_STR];  // "builtin", a diffusers folder, or a single .safetensors file
     char tokenizer[VKD_SCENE_STR]; // tokenizer folder for single-file models ("" = next to the model)
     char prediction[16];    // auto | epsilon | v_prediction
+    char precision[8];      // auto | f32 | f16: weight storage of the prior's frozen sets
     float guidance_scale;
     float t_min, t_max;     // fractions of the 1000 training steps
     char t_schedule[16];    // uniform | anneal | step | sqrt

@@ -46,6 +46,7 @@ static tile pick_tile(const vkd_gpu_info* info, const vkd_conv2d_desc* d, uint32
     return t;
 }
 
+// Tile specialization; spec 6 of the implicit-GEMM kernels (fwd, bwd data) says the weight is fp16.
 static vkd_kernel_desc tile_kernel(vkd_kernel_desc k, tile t) {
     k.spec[0] = t.bm;
     k.spec[1] = t.bn;
@@ -54,6 +55,12 @@ static vkd_kernel_desc tile_kernel(vkd_kernel_desc k, tile t) {
     k.spec[4] = t.tn;
     k.spec[5] = tile_threads(t);
     k.spec_count = 6;
+    return k;
+}
+
+static vkd_kernel_desc weight_kernel(vkd_kernel_desc k, const vkd_conv2d_desc* d) {
+    k.spec[6] = d && d->weight_f16;
+    k.spec_count = 7;
     return k;
 }
 
@@ -150,8 +157,8 @@ void vkd_conv2d_forward(vkd_stream* s, vkd_addr out, vkd_addr inp, vkd_addr weig
     tile t = pick_tile(info, desc, OC);
     vkd_conv2d_push p = conv_push(&c, out, inp, weight, bias);
     uint64_t N = (uint64_t)B * c.OH * c.OW;
-    vkd_stream_dispatch(s, tile_kernel(VKD_KERNEL(nn_conv2d_fwd), t), &p, sizeof p, n_groups(info, cdiv(N, t.bn)),
-                        cdiv(OC, t.bm), 1);
+    vkd_stream_dispatch(s, weight_kernel(tile_kernel(VKD_KERNEL(nn_conv2d_fwd), t), desc), &p, sizeof p,
+                        n_groups(info, cdiv(N, t.bn)), cdiv(OC, t.bm), 1);
 }
 
 // Split-K plan for the weight gradient (M = OC, N = C*KH*KW, K = B*OH*OW).
@@ -200,6 +207,10 @@ void vkd_conv2d_backward(vkd_stream* s, vkd_addr dinp, vkd_addr dweight, vkd_add
         !check_addr(s, fn, "dout", dout, dinp || dweight || dbias) ||
         !check_addr(s, fn, "inp", inp, dweight != 0) || !check_addr(s, fn, "weight", weight, dinp != 0))
         return;
+    if (dweight && desc && desc->weight_f16) {
+        vkd_stream_fail(s, VKD_ERR_INVALID, "%s: the weight is fp16 (frozen) and has no gradient", fn);
+        return;
+    }
     const vkd_gpu_info* info = vkd_gpu_get_info(vkd_stream_gpu(s));
 
     if (dinp) {
@@ -207,7 +218,7 @@ void vkd_conv2d_backward(vkd_stream* s, vkd_addr dinp, vkd_addr dweight, vkd_add
         tile t = pick_tile(info, desc, C);
         vkd_conv2d_push p = conv_push(&c, dinp, dout, weight, 0);
         uint64_t N = (uint64_t)B * cdiv(H, c.sy) * cdiv(W, c.sx);
-        vkd_stream_dispatch(s, tile_kernel(VKD_KERNEL(nn_conv2d_bwd_data), t), &p, sizeof p,
+        vkd_stream_dispatch(s, weight_kernel(tile_kernel(VKD_KERNEL(nn_conv2d_bwd_data), t), desc), &p, sizeof p,
                             n_groups(info, cdiv(N, t.bn)), cdiv(C, t.bm), c.sy * c.sx);
     }
     if (dweight) {

@@ -61,6 +61,13 @@ bool vkd_matmul_resolve(const vkd_matmul_desc* d, vkd_matmul_desc* o, const char
         snprintf(why, n, "%s: a single matrix spans more than 2^32 elements", op);
         return false;
     }
+    // Strides of a batch axis of extent 1 are never applied.
+    bool odd_a = (o->batch > 1 && o->stride_a % 2) || (o->batch_outer > 1 && o->stride_a_outer % 2);
+    bool odd_b = (o->batch > 1 && o->stride_b % 2) || (o->batch_outer > 1 && o->stride_b_outer % 2);
+    if ((o->a_f16 && odd_a) || (o->b_f16 && odd_b)) {
+        snprintf(why, n, "%s: an fp16 operand's batch strides must be even (its elements are read in 4-byte pairs)", op);
+        return false;
+    }
     if ((int64_t)o->batch * o->batch_outer > lim) {
         snprintf(why, n, "%s: batch %d x batch_outer %d is too many", op, o->batch, o->batch_outer);
         return false;
@@ -164,6 +171,7 @@ typedef struct gemm {
     vkd_addr a, b, c, bias;
     uint32_t M, N, K, lda, ldb, ldc;
     bool ta, tb;
+    bool fa, fb;            // A / B stored as fp16
     uint64_t sa, sb, sc, sa2, sb2, sc2;
     uint32_t inner, total;  // inner batch count, batch entries
     bool reduce;            // sum over the batch into one C
@@ -179,7 +187,8 @@ static bool vec_ok(vkd_addr base, uint32_t ld, uint64_t s, uint64_t s2, uint32_t
 static void record(vkd_stream* s, const gemm* g) {
     tile_cfg t = pick_cfg(vkd_stream_gpu(s), g->M, g->N, g->K, g->reduce ? 1 : g->total, g->reduce ? g->total : 1,
                           g->tile);
-    uint32_t flags = (g->ta ? VKD_MATMUL_TRANS_A : 0u) | (g->tb ? VKD_MATMUL_TRANS_B : 0u);
+    uint32_t flags = (g->ta ? VKD_MATMUL_TRANS_A : 0u) | (g->tb ? VKD_MATMUL_TRANS_B : 0u) |
+                     (g->fa ? VKD_MATMUL_F16_A : 0u) | (g->fb ? VKD_MATMUL_F16_B : 0u);
     if (vec_ok(g->a, g->lda, g->sa, g->sa2, g->ta ? g->M : g->K)) flags |= VKD_MATMUL_VEC_A;
     if (vec_ok(g->b, g->ldb, g->sb, g->sb2, g->tb ? g->K : g->N)) flags |= VKD_MATMUL_VEC_B;
     if (vec_ok(g->c, g->ldc, g->reduce ? 0 : g->sc, g->reduce ? 0 : g->sc2, g->N)) flags |= VKD_MATMUL_VEC_C;
@@ -228,11 +237,16 @@ void vkd_matmul_forward(vkd_stream* s, vkd_addr c, vkd_addr a, vkd_addr b, vkd_a
         vkd_stream_fail(s, VKD_ERR_INVALID, "matmul_forward: address 0 for %s", !c ? "c" : !a ? "a" : "b");
         return;
     }
+    if (a % 4 || b % 4) {
+        vkd_stream_fail(s, VKD_ERR_INVALID, "matmul_forward: %s (0x%llx) is not 4-byte aligned", a % 4 ? "a" : "b",
+                        (unsigned long long)(a % 4 ? a : b));
+        return;
+    }
     gemm g = {
         .a = a, .b = b, .c = c, .bias = bias,
         .M = (uint32_t)r.M, .N = (uint32_t)r.N, .K = (uint32_t)r.K,
         .lda = (uint32_t)r.lda, .ldb = (uint32_t)r.ldb, .ldc = (uint32_t)r.ldc,
-        .ta = r.trans_a, .tb = r.trans_b,
+        .ta = r.trans_a, .tb = r.trans_b, .fa = r.a_f16, .fb = r.b_f16,
         .sa = (uint64_t)r.stride_a, .sb = (uint64_t)r.stride_b, .sc = (uint64_t)r.stride_c,
         .sa2 = (uint64_t)r.stride_a_outer, .sb2 = (uint64_t)r.stride_b_outer, .sc2 = (uint64_t)r.stride_c_outer,
         .inner = (uint32_t)r.batch, .total = (uint32_t)(r.batch * r.batch_outer),
@@ -259,6 +273,11 @@ void vkd_matmul_backward(vkd_stream* s, vkd_addr da, vkd_addr db, vkd_addr dbias
                         !dc ? "dc" : (da && !b) ? "b (needed for da)" : "a (needed for db)");
         return;
     }
+    if ((da && r.a_f16) || (db && r.b_f16)) {
+        vkd_stream_fail(s, VKD_ERR_INVALID, "matmul_backward: %s is fp16 (a frozen weight) and has no gradient",
+                        da && r.a_f16 ? "a" : "b");
+        return;
+    }
     const uint32_t M = (uint32_t)r.M, N = (uint32_t)r.N, K = (uint32_t)r.K;
     const uint32_t inner = (uint32_t)r.batch, total = (uint32_t)(r.batch * r.batch_outer);
     const uint64_t sa = (uint64_t)r.stride_a, sb = (uint64_t)r.stride_b, sc = (uint64_t)r.stride_c;
@@ -271,10 +290,10 @@ void vkd_matmul_backward(vkd_stream* s, vkd_addr da, vkd_addr db, vkd_addr dbias
         if (!r.trans_a) {  // dA (M, K) += dC (M, N) @ op(B)^T (N, K)
             g.M = M, g.N = K, g.K = N;
             g.a = dc, g.lda = (uint32_t)r.ldc, g.ta = false, g.sa = sc, g.sa2 = sc2;
-            g.b = b, g.ldb = (uint32_t)r.ldb, g.tb = !r.trans_b, g.sb = sb, g.sb2 = sb2;
+            g.b = b, g.ldb = (uint32_t)r.ldb, g.tb = !r.trans_b, g.fb = r.b_f16, g.sb = sb, g.sb2 = sb2;
         } else {           // dA stored (K, M) += op(B) (K, N) @ dC^T (N, M)
             g.M = K, g.N = M, g.K = N;
-            g.a = b, g.lda = (uint32_t)r.ldb, g.ta = r.trans_b, g.sa = sb, g.sa2 = sb2;
+            g.a = b, g.lda = (uint32_t)r.ldb, g.ta = r.trans_b, g.fa = r.b_f16, g.sa = sb, g.sa2 = sb2;
             g.b = dc, g.ldb = (uint32_t)r.ldc, g.tb = true, g.sb = sc, g.sb2 = sc2;
         }
         record(s, &g);
@@ -284,12 +303,12 @@ void vkd_matmul_backward(vkd_stream* s, vkd_addr da, vkd_addr db, vkd_addr dbias
                   .reduce = r.broadcast_b, .alpha = r.alpha, .beta = 1.0f, .tile = r.tile};
         if (!r.trans_b) {  // dB (K, N) += op(A)^T (K, M) @ dC (M, N)
             g.M = K, g.N = N, g.K = M;
-            g.a = a, g.lda = (uint32_t)r.lda, g.ta = !r.trans_a, g.sa = sa, g.sa2 = sa2;
+            g.a = a, g.lda = (uint32_t)r.lda, g.ta = !r.trans_a, g.fa = r.a_f16, g.sa = sa, g.sa2 = sa2;
             g.b = dc, g.ldb = (uint32_t)r.ldc, g.tb = false, g.sb = sc, g.sb2 = sc2;
         } else {           // dB stored (N, K) += dC^T (N, M) @ op(A) (M, K)
             g.M = N, g.N = K, g.K = M;
             g.a = dc, g.lda = (uint32_t)r.ldc, g.ta = true, g.sa = sc, g.sa2 = sc2;
-            g.b = a, g.ldb = (uint32_t)r.lda, g.tb = r.trans_a, g.sb = sa, g.sb2 = sa2;
+            g.b = a, g.ldb = (uint32_t)r.lda, g.tb = r.trans_a, g.fb = r.a_f16, g.sb = sa, g.sb2 = sa2;
         }
         record(s, &g);
     }

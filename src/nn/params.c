@@ -10,6 +10,12 @@
 // 64 floats = 256 bytes: every parameter starts aligned, so kernels may use vec4 access.
 #define PARAM_ALIGN 64
 
+// 4-byte words parameter q occupies, padded to the alignment.
+static uint64_t slot_words(const vkd_param* q) {
+    uint64_t words = q->f16 ? (q->count + 1) / 2 : q->count;
+    return (words + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+}
+
 const char* vkd_shape_str(char* buf, size_t cap, int ndim, const int64_t* shape) {
     size_t n = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && n < cap; i++)
@@ -50,7 +56,7 @@ uint32_t vkd_params_add(vkd_params* p, const char* name, int ndim, const int64_t
     for (int d = 0; d < ndim; d++) q->shape[d] = shape[d];
     q->count = count;
     q->offset = p->total;
-    p->total += (count + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+    p->total += slot_words(q);
     return p->count++;
 }
 
@@ -80,7 +86,7 @@ static vkd_status zeroed_buffer(vkd_gpu* gpu, uint64_t floats, vkd_buffer* out, 
 static vkd_status alloc_chunked(vkd_gpu* gpu, vkd_params* p, uint64_t cf, vkd_error* err) {
     uint64_t at = 0;
     for (uint32_t i = 0; i < p->count; i++) {
-        uint64_t n = (p->items[i].count + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+        uint64_t n = slot_words(&p->items[i]);
         if (n > cf)
             return vkd_error_set(err, VKD_ERR_UNSUPPORTED, "parameter '%s' (%llu floats) exceeds one device allocation",
                                  p->items[i].name, (unsigned long long)p->items[i].count);
@@ -104,8 +110,28 @@ static vkd_status alloc_chunked(vkd_gpu* gpu, vkd_params* p, uint64_t cf, vkd_er
     return VKD_OK;
 }
 
+void vkd_params_keep_f32(vkd_params* p, uint32_t i) {
+    if (i < p->count) p->items[i].keep_f32 = true;
+}
+
+bool vkd_params_is_f16(const vkd_params* p, uint32_t i) { return i < p->count && p->items[i].f16; }
+
+uint64_t vkd_params_bytes(const vkd_params* p) { return p->total * sizeof(float); }
+
 vkd_status vkd_params_alloc(vkd_gpu* gpu, vkd_params* p, bool with_grad, vkd_error* err) {
     p->gpu = gpu;
+    if (p->f16 && with_grad)
+        return vkd_error_set(err, VKD_ERR_INVALID,
+                             "parameters (%u tensors): an fp16 set must be frozen (gradients and Adam are fp32)",
+                             p->count);
+    // Lay the set out again with the matrices as half (declaration order, aligned slots).
+    p->total = 0;
+    for (uint32_t i = 0; i < p->count; i++) {
+        vkd_param* q = &p->items[i];
+        q->f16 = p->f16 && q->ndim >= 2 && !q->keep_f32;
+        q->offset = p->total;
+        p->total += slot_words(q);
+    }
     // Keep each buffer within the device's allocation limit (and 1 GiB, well inside any).
     uint64_t limit = vkd_gpu_get_info(gpu)->max_allocation_bytes;
     if (!limit || limit > ((uint64_t)1 << 30)) limit = (uint64_t)1 << 30;
@@ -276,7 +302,13 @@ vkd_status vkd_params_upload(vkd_params* p, uint32_t i, const float* src, uint64
                              (unsigned long long)count);
     uint64_t inner;
     const vkd_buffer* b = data_at(p, p->items[i].offset, &inner);
-    return vkd_buffer_upload(p->gpu, b, inner * sizeof(float), src, count * sizeof(float), err);
+    if (!p->items[i].f16) return vkd_buffer_upload(p->gpu, b, inner * sizeof(float), src, count * sizeof(float), err);
+    uint16_t* half = malloc(count * sizeof *half);
+    if (!half) return vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "params upload '%s': out of host memory", p->items[i].name);
+    for (uint64_t k = 0; k < count; k++) half[k] = vkd_f32_to_f16(src[k]);
+    vkd_status st = vkd_buffer_upload(p->gpu, b, inner * sizeof(float), half, count * sizeof *half, err);
+    free(half);
+    return st;
 }
 
 vkd_status vkd_params_download(const vkd_params* p, uint32_t i, bool grad, float* dst, uint64_t count,
@@ -286,8 +318,14 @@ vkd_status vkd_params_download(const vkd_params* p, uint32_t i, bool grad, float
                              (unsigned long long)count);
     uint64_t inner = p->items[i].offset;
     const vkd_buffer* b = grad ? &p->grad : data_at(p, p->items[i].offset, &inner);
-    return vkd_buffer_download(p->gpu, b, inner * sizeof(float), dst,
-                               count * sizeof(float), err);
+    if (grad || !p->items[i].f16) return vkd_buffer_download(p->gpu, b, inner * sizeof(float), dst, count * sizeof(float), err);
+    uint16_t* half = malloc(count * sizeof *half);
+    if (!half) return vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "params download '%s': out of host memory", p->items[i].name);
+    vkd_status st = vkd_buffer_download(p->gpu, b, inner * sizeof(float), half, count * sizeof *half, err);
+    if (!st)
+        for (uint64_t k = 0; k < count; k++) dst[k] = vkd_f16_to_f32(half[k]);
+    free(half);
+    return st;
 }
 
 // splitmix64 + Box-Muller: reproducible across platforms, no global state.
@@ -341,24 +379,21 @@ vkd_status vkd_params_init_random(vkd_params* p, uint64_t seed, vkd_error* err) 
 vkd_status vkd_params_save(const vkd_params* p, const char* path, bool grad, const char* const* metadata_kv,
                            vkd_error* err) {
     if (grad && !p->grad.addr) return vkd_error_set(err, VKD_ERR_INVALID, "%s: parameter set has no gradient", path);
+    uint64_t floats = 0;  // fp16 parameters are written widened, so the host copy is laid out by count
+    for (uint32_t i = 0; i < p->count; i++) floats += p->items[i].count;
     vkd_tensor_write* w = calloc(p->count ? p->count : 1, sizeof(*w));
-    float* host = malloc((p->total ? p->total : 1) * sizeof(float));
+    float* host = malloc((floats ? floats : 1) * sizeof(float));
     vkd_status st = VKD_OK;
-    if (!w || !host) {
-        st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
-    } else {
-        for (uint32_t i = 0; i < p->count && !st; i++)
-            st = vkd_params_download(p, i, grad, host + p->items[i].offset, p->items[i].count, err);
+    if (!w || !host) st = vkd_error_set(err, VKD_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    uint64_t at = 0;
+    for (uint32_t i = 0; i < p->count && !st; i++) {
+        const vkd_param* q = &p->items[i];
+        st = vkd_params_download(p, i, grad, host + at, q->count, err);
+        w[i] = (vkd_tensor_write){.name = q->name, .dtype = VKD_DTYPE_F32, .ndim = q->ndim, .data = host + at};
+        for (int d = 0; d < q->ndim; d++) w[i].shape[d] = q->shape[d];
+        at += q->count;
     }
-    if (!st && w && host) {
-        for (uint32_t i = 0; i < p->count; i++) {
-            const vkd_param* q = &p->items[i];
-            w[i] = (vkd_tensor_write){.name = q->name, .dtype = VKD_DTYPE_F32, .ndim = q->ndim,
-                                      .data = host + q->offset};
-            for (int d = 0; d < q->ndim; d++) w[i].shape[d] = q->shape[d];
-        }
-        st = vkd_safetensors_write(path, w, p->count, metadata_kv, err);
-    }
+    if (!st) st = vkd_safetensors_write(path, w, p->count, metadata_kv, err);
     free(w);
     free(host);
     return st;

@@ -214,6 +214,10 @@ vkd_status vkd_clip_declare(vkd_clip* m, vkd_params* p, const char* prefix, cons
                "text_model.embeddings.token_embedding.weight", 0);
     if (!st) st = param(p, &m->pos_emb, err, prefix, 2, (int64_t[]){d->max_positions, D},
                         "text_model.embeddings.position_embedding.weight", 0);
+    if (!st) {  // the embedding kernels read fp32 tables
+        vkd_params_keep_f32(p, m->tok_emb);
+        vkd_params_keep_f32(p, m->pos_emb);
+    }
     for (uint32_t i = 0; i < d->num_layers && !st; i++) {
         vkd_clip_layer* l = &m->layers[i];
         int li = (int)i;
@@ -287,16 +291,21 @@ static vkd_unary_op unary_of(vkd_clip_act a) {
 
 // out (+)= inp @ weight^T + bias with out's rows ldc apart: the linear layer on the GEMM,
 // written into a column slice (q, k, v of one fused tensor) or added onto the residual.
-static void gemm(vkd_stream* s, vkd_addr out, uint32_t ldc, bool accumulate, vkd_addr inp, vkd_addr w, vkd_addr b,
-                 uint32_t N, uint32_t C, uint32_t OC) {
+static void gemm(vkd_stream* s, vkd_addr out, uint32_t ldc, bool accumulate, vkd_addr inp, vkd_addr w, bool w_f16,
+                 vkd_addr b, uint32_t N, uint32_t C, uint32_t OC) {
     vkd_matmul_forward(s, out, inp, w, b,
                        &(vkd_matmul_desc){.M = (int32_t)N, .N = (int32_t)OC, .K = (int32_t)C, .trans_b = true,
-                                          .ldc = (int32_t)ldc, .beta = accumulate ? 1.0f : 0.0f});
+                                          .ldc = (int32_t)ldc, .beta = accumulate ? 1.0f : 0.0f, .b_f16 = w_f16});
 }
 
-// Parameters a, b, c of the set lie back to back (each `count` floats, no padding).
+// Parameters a, b, c of the set lie back to back (each `count` elements of one storage type,
+// no padding), so they are one (3 * count) operand.
 static bool adjacent(const vkd_params* p, uint32_t a, uint32_t b, uint32_t c, uint64_t count) {
-    return p->items[b].offset == p->items[a].offset + count && p->items[c].offset == p->items[b].offset + count;
+    const vkd_param* q = p->items;
+    if (q[a].f16 != q[b].f16 || q[b].f16 != q[c].f16) return false;
+    uint64_t per_word = q[a].f16 ? 2 : 1;  // offsets count 4-byte words
+    return q[b].offset * per_word == q[a].offset * per_word + count &&
+           q[c].offset * per_word == q[b].offset * per_word + count;
 }
 
 void vkd_clip_forward(const vkd_clip* m, const vkd_params* p, vkd_stream* s, vkd_arena* a,
@@ -347,6 +356,7 @@ void vkd_clip_forward(const vkd_clip* m, const vkd_params* p, vkd_stream* s, vkd
         return;
     }
 #define W(idx) vkd_params_addr(p, (idx))
+#define WH(idx) vkd_params_addr(p, (idx)), vkd_params_is_f16(p, (idx))  // a weight and whether it is fp16
     const float eps = d->layer_norm_eps;
     // Embeddings: token rows, plus the first T position rows broadcast over the batch.
     vkd_embedding_forward(s, x, ids, W(m->tok_emb), N, d->vocab_size, D);
@@ -367,18 +377,18 @@ void vkd_clip_forward(const vkd_clip* m, const vkd_params* p, vkd_stream* s, vkd
         const vkd_clip_layer* l = &m->layers[i];
         vkd_layernorm_forward(s, h, mean, rstd, x, W(l->ln1_w), W(l->ln1_b), N, D, eps);
         if (adjacent(p, l->q_w, l->k_w, l->v_w, (uint64_t)D * D) && adjacent(p, l->q_b, l->k_b, l->v_b, D)) {
-            gemm(s, qkv, 3 * D, false, h, W(l->q_w), W(l->q_b), N, D, 3 * D);
+            gemm(s, qkv, 3 * D, false, h, WH(l->q_w), W(l->q_b), N, D, 3 * D);
         } else {
-            gemm(s, qkv, 3 * D, false, h, W(l->q_w), W(l->q_b), N, D, D);
-            gemm(s, qkv + (uint64_t)D * 4, 3 * D, false, h, W(l->k_w), W(l->k_b), N, D, D);
-            gemm(s, qkv + (uint64_t)2 * D * 4, 3 * D, false, h, W(l->v_w), W(l->v_b), N, D, D);
+            gemm(s, qkv, 3 * D, false, h, WH(l->q_w), W(l->q_b), N, D, D);
+            gemm(s, qkv + (uint64_t)D * 4, 3 * D, false, h, WH(l->k_w), W(l->k_b), N, D, D);
+            gemm(s, qkv + (uint64_t)2 * D * 4, 3 * D, false, h, WH(l->v_w), W(l->v_b), N, D, D);
         }
         vkd_attention_forward(s, att, 0, qkv, qkv + (uint64_t)D * 4, qkv + (uint64_t)2 * D * 4, &ad);
-        gemm(s, x, D, true, att, W(l->o_w), W(l->o_b), N, D, D);  // x += out_proj(att)
+        gemm(s, x, D, true, att, WH(l->o_w), W(l->o_b), N, D, D);  // x += out_proj(att)
         vkd_layernorm_forward(s, h, mean, rstd, x, W(l->ln2_w), W(l->ln2_b), N, D, eps);
-        vkd_linear_forward(s, mlp, h, W(l->fc1_w), W(l->fc1_b), N, D, I);
+        vkd_linear_forward(s, mlp, h, W(l->fc1_w), W(l->fc1_b), N, D, I, vkd_params_is_f16(p, l->fc1_w));
         vkd_unary_forward(s, mlp, mlp, N * I, unary_of(d->act));
-        gemm(s, x, D, true, mlp, W(l->fc2_w), W(l->fc2_b), N, I, D);  // x += fc2(act(fc1(.)))
+        gemm(s, x, D, true, mlp, WH(l->fc2_w), W(l->fc2_b), N, I, D);  // x += fc2(act(fc1(.)))
     }
     if (want_last) {
         vkd_addr last = out->last_hidden_state ? out->last_hidden_state : h;

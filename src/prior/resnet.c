@@ -9,12 +9,32 @@
 #include <stdio.h>
 #include <string.h>
 
-void vkd_prior_conv2d_backward(vkd_stream* s, vkd_arena* a, vkd_addr dinp, vkd_addr dweight, vkd_addr dbias,
-                               vkd_addr dout, vkd_addr inp, vkd_addr weight, uint32_t B, uint32_t C, uint32_t H,
+vkd_matmul_desc vkd_prior_tokens_in_desc(uint32_t B, uint32_t C, uint32_t HW, bool w_f16) {
+    return (vkd_matmul_desc){.M = (int32_t)HW, .N = (int32_t)C, .K = (int32_t)C, .batch = (int32_t)B,
+                             .trans_a = true, .trans_b = true, .broadcast_b = true, .b_f16 = w_f16};
+}
+
+vkd_matmul_desc vkd_prior_tokens_out_desc(uint32_t B, uint32_t C, uint32_t HW, bool w_f16) {
+    return (vkd_matmul_desc){.M = (int32_t)C, .N = (int32_t)HW, .K = (int32_t)C, .batch = (int32_t)B,
+                             .trans_b = true, .broadcast_a = true, .bias_rows = true, .a_f16 = w_f16};
+}
+
+void vkd_prior_conv2d_forward(vkd_stream* s, vkd_addr out, vkd_addr inp, const vkd_params* p, uint32_t w, uint32_t b,
+                              uint32_t B, uint32_t C, uint32_t H, uint32_t W, uint32_t OC, uint32_t KH, uint32_t KW,
+                              const vkd_conv2d_desc* desc) {
+    vkd_conv2d_desc d = desc ? *desc : (vkd_conv2d_desc){0};
+    d.weight_f16 = vkd_params_is_f16(p, w);
+    vkd_conv2d_forward(s, out, inp, vkd_params_addr(p, w), vkd_params_addr(p, b), B, C, H, W, OC, KH, KW, &d);
+}
+
+void vkd_prior_conv2d_backward(vkd_stream* s, vkd_arena* a, vkd_addr dinp, vkd_addr dout, vkd_addr inp,
+                               const vkd_params* p, uint32_t w, uint32_t b, uint32_t B, uint32_t C, uint32_t H,
                                uint32_t W, uint32_t OC, uint32_t KH, uint32_t KW, const vkd_conv2d_desc* desc) {
     vkd_conv2d_desc d = desc ? *desc : (vkd_conv2d_desc){0};
+    d.weight_f16 = vkd_params_is_f16(p, w);
     d.workspace = 0;
     d.workspace_bytes = 0;
+    vkd_addr dweight = vkd_params_grad(p, w), dbias = vkd_params_grad(p, b);
     vkd_arena_mark mark = vkd_arena_push(a);
     if (dweight) {
         uint64_t bytes = vkd_conv2d_backward_workspace_bytes(vkd_stream_gpu(s), B, C, H, W, OC, KH, KW, &d);
@@ -23,7 +43,7 @@ void vkd_prior_conv2d_backward(vkd_stream* s, vkd_arena* a, vkd_addr dinp, vkd_a
             d.workspace_bytes = d.workspace ? bytes : 0;
         }
     }
-    vkd_conv2d_backward(s, dinp, dweight, dbias, dout, inp, weight, B, C, H, W, OC, KH, KW, &d);
+    vkd_conv2d_backward(s, dinp, dweight, dbias, dout, inp, vkd_params_addr(p, w), B, C, H, W, OC, KH, KW, &d);
     vkd_arena_pop(a, mark);
 }
 
@@ -116,21 +136,21 @@ void vkd_resnet_forward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s,
 
     vkd_groupnorm_forward(s, sv.h1, sv.mean1, sv.rstd1, x, vkd_params_addr(p, m->norm1_w),
                           vkd_params_addr(p, m->norm1_b), B, ci, H, W, d->groups, d->eps, true);
-    vkd_conv2d_forward(s, sv.h2, sv.h1, vkd_params_addr(p, m->conv1_w), vkd_params_addr(p, m->conv1_b), B, ci, H, W,
+    vkd_prior_conv2d_forward(s, sv.h2, sv.h1, p, m->conv1_w, m->conv1_b, B, ci, H, W,
                        co, 3, 3, &k_same3);
     if (temb) {
         vkd_unary_forward(s, sv.temb_act, temb, B * d->temb_channels, VKD_UNARY_SILU);
         vkd_linear_forward(s, tproj, sv.temb_act, vkd_params_addr(p, m->temb_w), vkd_params_addr(p, m->temb_b), B,
-                           d->temb_channels, co);
+                           d->temb_channels, co, vkd_params_is_f16(p, m->temb_w));
         vkd_broadcast_forward(s, sv.h2, sv.h2, tproj, (uint32_t[4]){B, co, H, W}, (uint32_t[4]){B, co, 1, 1},
                               VKD_BINARY_ADD);
     }
     vkd_groupnorm_forward(s, sv.h3, sv.mean2, sv.rstd2, sv.h2, vkd_params_addr(p, m->norm2_w),
                           vkd_params_addr(p, m->norm2_b), B, co, H, W, d->groups_out, d->eps, true);
-    vkd_conv2d_forward(s, out, sv.h3, vkd_params_addr(p, m->conv2_w), vkd_params_addr(p, m->conv2_b), B, co, H, W,
+    vkd_prior_conv2d_forward(s, out, sv.h3, p, m->conv2_w, m->conv2_b, B, co, H, W,
                        co, 3, 3, &k_same3);
     if (sc) {
-        vkd_conv2d_forward(s, sc, x, vkd_params_addr(p, m->short_w), vkd_params_addr(p, m->short_b), B, ci, H, W, co,
+        vkd_prior_conv2d_forward(s, sc, x, p, m->short_w, m->short_b, B, ci, H, W, co,
                            1, 1, NULL);
         vkd_binary_forward(s, out, out, sc, B * co * hw, VKD_BINARY_ADD);
     } else {
@@ -154,8 +174,7 @@ void vkd_resnet_backward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s
     vkd_arena_mark mark = vkd_arena_push(a);
     // Shortcut branch.
     if (m->short_w != UINT32_MAX) {
-        vkd_prior_conv2d_backward(s, a, dx, vkd_params_grad(p, m->short_w), vkd_params_grad(p, m->short_b), dout,
-                                  sv->x, vkd_params_addr(p, m->short_w), B, ci, H, W, co, 1, 1, NULL);
+        vkd_prior_conv2d_backward(s, a, dx, dout, sv->x, p, m->short_w, m->short_b, B, ci, H, W, co, 1, 1, NULL);
     } else if (dx) {
         vkd_binary_backward(s, dx, 0, dout, 0, 0, B * co * hw, VKD_BINARY_ADD);
     }
@@ -168,8 +187,7 @@ void vkd_resnet_backward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s
         vkd_arena_pop(a, mark);
         return;
     }
-    vkd_prior_conv2d_backward(s, a, dh3, vkd_params_grad(p, m->conv2_w), vkd_params_grad(p, m->conv2_b), dout, sv->h3,
-                              vkd_params_addr(p, m->conv2_w), B, co, H, W, co, 3, 3, &k_same3);
+    vkd_prior_conv2d_backward(s, a, dh3, dout, sv->h3, p, m->conv2_w, m->conv2_b, B, co, H, W, co, 3, 3, &k_same3);
     vkd_groupnorm_backward(s, dh2, vkd_params_grad(p, m->norm2_w), vkd_params_grad(p, m->norm2_b), scratch, dh3, sv->h2,
                            vkd_params_addr(p, m->norm2_w), vkd_params_addr(p, m->norm2_b), sv->mean2, sv->rstd2, B, co,
                            H, W, d->groups_out, true);
@@ -180,15 +198,14 @@ void vkd_resnet_backward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s
                                VKD_BINARY_ADD);
         vkd_addr dact = dtemb ? vkd_arena_zeros(a, s, (uint64_t)B * T) : 0;
         vkd_linear_backward(s, dact, vkd_params_grad(p, m->temb_w), vkd_params_grad(p, m->temb_b), dproj,
-                            sv->temb_act, vkd_params_addr(p, m->temb_w), B, T, co);
+                            sv->temb_act, vkd_params_addr(p, m->temb_w), B, T, co, vkd_params_is_f16(p, m->temb_w));
         if (dtemb) vkd_unary_backward(s, dtemb, dact, sv->temb, B * T, VKD_UNARY_SILU);
     }
     // conv1 <- norm1 (+SiLU).
     vkd_addr w1g = vkd_params_grad(p, m->conv1_w), n1g = vkd_params_grad(p, m->norm1_w);
     if (dx || w1g || n1g) {
         vkd_addr dh1 = (dx || n1g) ? vkd_arena_zeros(a, s, (uint64_t)B * ci * hw) : 0;
-        vkd_prior_conv2d_backward(s, a, dh1, w1g, vkd_params_grad(p, m->conv1_b), dh2, sv->h1,
-                                  vkd_params_addr(p, m->conv1_w), B, ci, H, W, co, 3, 3, &k_same3);
+        vkd_prior_conv2d_backward(s, a, dh1, dh2, sv->h1, p, m->conv1_w, m->conv1_b, B, ci, H, W, co, 3, 3, &k_same3);
         if (dh1)
             vkd_groupnorm_backward(s, dx, n1g, vkd_params_grad(p, m->norm1_b), scratch, dh1, sv->x,
                                    vkd_params_addr(p, m->norm1_w), vkd_params_addr(p, m->norm1_b), sv->mean1,

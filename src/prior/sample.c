@@ -55,7 +55,7 @@ void vkd_downsample_forward(const vkd_downsample* m, const vkd_params* p, vkd_st
                         m->prefix, H, W, B);
         return;
     }
-    vkd_conv2d_forward(s, out, x, vkd_params_addr(p, m->conv_w), vkd_params_addr(p, m->conv_b), B, m->d.in_channels,
+    vkd_prior_conv2d_forward(s, out, x, p, m->conv_w, m->conv_b, B, m->d.in_channels,
                        H, W, m->d.out_channels, 3, 3, &cd);
     if (saved) *saved = (vkd_downsample_saved){.B = B, .H = H, .W = W, .x = x};
 }
@@ -63,8 +63,7 @@ void vkd_downsample_forward(const vkd_downsample* m, const vkd_params* p, vkd_st
 void vkd_downsample_backward(const vkd_downsample* m, const vkd_params* p, vkd_stream* s, vkd_arena* a, vkd_addr dx,
                              vkd_addr dout, const vkd_downsample_saved* sv) {
     vkd_conv2d_desc cd = down_conv(m);
-    vkd_prior_conv2d_backward(s, a, dx, vkd_params_grad(p, m->conv_w), vkd_params_grad(p, m->conv_b), dout, sv->x,
-                              vkd_params_addr(p, m->conv_w), sv->B, m->d.in_channels, sv->H, sv->W,
+    vkd_prior_conv2d_backward(s, a, dx, dout, sv->x, p, m->conv_w, m->conv_b, sv->B, m->d.in_channels, sv->H, sv->W,
                               m->d.out_channels, 3, 3, &cd);
 }
 
@@ -83,7 +82,7 @@ void vkd_upsample_forward(const vkd_upsample* m, const vkd_params* p, vkd_stream
         return;
     }
     vkd_upsample_nearest2x_forward(s, up, x, B, m->d.in_channels, H, W);
-    vkd_conv2d_forward(s, out, up, vkd_params_addr(p, m->conv_w), vkd_params_addr(p, m->conv_b), B, m->d.in_channels,
+    vkd_prior_conv2d_forward(s, out, up, p, m->conv_w, m->conv_b, B, m->d.in_channels,
                        2 * H, 2 * W, m->d.out_channels, 3, 3, &k_same3);
     if (saved)
         *saved = (vkd_upsample_saved){.B = B, .H = H, .W = W, .up = up};
@@ -96,8 +95,7 @@ void vkd_upsample_backward(const vkd_upsample* m, const vkd_params* p, vkd_strea
     uint32_t B = sv->B, H = sv->H, W = sv->W, ci = m->d.in_channels;
     vkd_arena_mark mark = vkd_arena_push(a);
     vkd_addr dup = dx ? vkd_arena_zeros(a, s, (uint64_t)B * ci * 4 * H * W) : 0;
-    vkd_prior_conv2d_backward(s, a, dup, vkd_params_grad(p, m->conv_w), vkd_params_grad(p, m->conv_b), dout, sv->up,
-                              vkd_params_addr(p, m->conv_w), B, ci, 2 * H, 2 * W, m->d.out_channels, 3, 3, &k_same3);
+    vkd_prior_conv2d_backward(s, a, dup, dout, sv->up, p, m->conv_w, m->conv_b, B, ci, 2 * H, 2 * W, m->d.out_channels, 3, 3, &k_same3);
     if (dup) vkd_upsample_nearest2x_backward(s, dx, dup, B, ci, H, W);
     vkd_arena_pop(a, mark);
 }

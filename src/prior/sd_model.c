@@ -130,7 +130,8 @@ void vkd_sd_scheduler_desc(const vkd_sd_sched_arch* a, vkd_scheduler_desc* d) {
 // Loads one component's declared set from its file: identity names for folders, the key
 // map for single files.
 static vkd_status load_set(vkd_sd_model* m, vkd_params* p, const vkd_safetensors* f, vkd_params_rename_fn rename,
-                           bool grad, vkd_gpu* gpu, const char* what, vkd_error* err) {
+                           bool grad, bool f16, vkd_gpu* gpu, const char* what, vkd_error* err) {
+    p->f16 = f16 && !grad;  // sets with gradients (check-prior, training) stay fp32
     vkd_status st = vkd_params_alloc(gpu, p, grad, err);
     if (st) return vkd_error_prefix(err, "%s: ", what);
     vkd_params_load_desc ld = {0};
@@ -208,7 +209,7 @@ vkd_status vkd_sd_load(vkd_gpu* gpu, const char* path, const vkd_sd_load_desc* d
         if (!st) st = vkd_clip_declare(&m->clip, &m->text_p, NULL, &cd, err);
         if (!st && !single) st = open_weights(path, "text_encoder", "model.safetensors", &files[0], err);
         if (!st)
-            st = load_set(m, &m->text_p, single ? single : files[0], vkd_sd_rename_text, false, gpu, "text encoder",
+            st = load_set(m, &m->text_p, single ? single : files[0], vkd_sd_rename_text, false, d.f16, gpu, "text encoder",
                           err);
 #else
         st = vkd_error_set(err, VKD_ERR_UNSUPPORTED, "%s: this build has no CLIP text encoder", path);
@@ -230,7 +231,7 @@ vkd_status vkd_sd_load(vkd_gpu* gpu, const char* path, const vkd_sd_load_desc* d
         if (!st) st = vkd_unet_declare(&m->unet, &m->unet_p, NULL, "", &ud, err);
         if (!st && !single) st = open_weights(path, "unet", "diffusion_pytorch_model.safetensors", &files[1], err);
         if (!st)
-            st = load_set(m, &m->unet_p, single ? single : files[1], vkd_sd_rename_unet, d.unet_grad, gpu, "UNet",
+            st = load_set(m, &m->unet_p, single ? single : files[1], vkd_sd_rename_unet, d.unet_grad, d.f16, gpu, "UNet",
                           err);
 #else
         st = vkd_error_set(err, VKD_ERR_UNSUPPORTED, "%s: this build has no UNet (load with no_unet)", path);
@@ -250,7 +251,7 @@ vkd_status vkd_sd_load(vkd_gpu* gpu, const char* path, const vkd_sd_load_desc* d
         if (!st) st = vkd_vae_declare(&m->vae, &m->vae_p, "", &vd, err);
         if (!st && !single) st = open_weights(path, "vae", "diffusion_pytorch_model.safetensors", &files[2], err);
         if (!st)
-            st = load_set(m, &m->vae_p, single ? single : files[2], vkd_sd_rename_vae, d.vae_grad, gpu, "VAE", err);
+            st = load_set(m, &m->vae_p, single ? single : files[2], vkd_sd_rename_vae, d.vae_grad, d.f16, gpu, "VAE", err);
 #else
         st = vkd_error_set(err, VKD_ERR_UNSUPPORTED, "%s: this build has no VAE", path);
 #endif

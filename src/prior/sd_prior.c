@@ -57,9 +57,10 @@ static bool exists(const char* path) {
 // ---------------------------------------------------------------------------
 // Loading
 
-static vkd_status load_params(vkd_gpu* gpu, vkd_params* p, const char* path, vkd_error* err) {
+static vkd_status load_params(vkd_gpu* gpu, vkd_params* p, const char* path, bool f16, vkd_error* err) {
     vkd_safetensors* f = NULL;
     vkd_status st = vkd_safetensors_open(path, &f, err);
+    p->f16 = f16;
     if (!st) st = vkd_params_alloc(gpu, p, false, err);
     if (!st) st = vkd_params_load(p, f, NULL, err);
     if (f) vkd_safetensors_close(f);
@@ -440,7 +441,7 @@ static vkd_status create_from_file(vkd_gpu* gpu, const char* file, const vkd_sd_
                              file);
     vkd_sd_model* m = NULL;
     vkd_sd_load_desc ld = {.tokenizer_dir = d->tokenizer_dir, .config_dir = d->config_dir, .prediction = d->prediction,
-                           .no_vae = d->pixel};
+                           .no_vae = d->pixel, .f16 = d->f16};
     vkd_status st = vkd_sd_load(gpu, file, &ld, &m, err);
     if (st) return st;
     sd_prior* sp = calloc(1, sizeof *sp);
@@ -525,7 +526,7 @@ vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_pr
     if (!st) st = vkd_clip_declare(&sp->clip, &sp->text_p, "", &cd, err);
     if (!st) {
         snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", folder);
-        st = load_params(gpu, &sp->text_p, path, err);
+        st = load_params(gpu, &sp->text_p, path, d.f16, err);
     }
     if (!st) {
         vkd_tokenizer_info ti = vkd_tokenizer_get_info(sp->tok);
@@ -548,7 +549,7 @@ vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_pr
     if (!st) st = vkd_unet_declare(&sp->unet, &sp->unet_p, NULL, "", &ud, err);
     if (!st) {
         snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", folder);
-        st = load_params(gpu, &sp->unet_p, path, err);
+        st = load_params(gpu, &sp->unet_p, path, d.f16, err);
     }
     if (!st && sp->unet.d.cross_attention_dim != sp->D)
         st = vkd_error_set(err, VKD_ERR_INVALID, "%s: unet cross_attention_dim %u != text encoder width %u", folder,
@@ -562,7 +563,7 @@ vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_pr
         if (!st) st = vkd_vae_declare(&sp->vae, &sp->vae_p, "", &vd, err);
         if (!st) {
             snprintf(path, sizeof path, "%s/vae/diffusion_pytorch_model.safetensors", folder);
-            st = load_params(gpu, &sp->vae_p, path, err);
+            st = load_params(gpu, &sp->vae_p, path, d.f16, err);
         }
         sp->scaling = sp->vae.d.scaling_factor;
     }

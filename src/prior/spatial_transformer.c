@@ -47,6 +47,7 @@ static vkd_status declare_proj(vkd_proj* pr, vkd_params* p, vkd_params* lora, co
 
 static vkd_addr P(const vkd_params* p, uint32_t i) { return i == UINT32_MAX ? 0 : vkd_params_addr(p, i); }
 static vkd_addr G(const vkd_params* p, uint32_t i) { return i == UINT32_MAX || !p ? 0 : vkd_params_grad(p, i); }
+static bool F16(const vkd_params* p, uint32_t i) { return p && vkd_params_is_f16(p, i); }  // stored as fp16
 
 vkd_status vkd_xformer_declare(vkd_xformer* m, vkd_params* p, vkd_params* lora, const char* prefix,
                                const vkd_xformer_desc* d, vkd_error* err) {
@@ -108,12 +109,12 @@ vkd_status vkd_xformer_declare(vkd_xformer* m, vkd_params* p, vkd_params* lora, 
 // out (N, O) = x W^T + b [+ scale * (x D^T) U^T]; *t receives x D^T (N, r) for the backward.
 static void proj_fwd(const vkd_xformer* m, const vkd_proj* pr, const vkd_params* p, const vkd_params* lora,
                      vkd_stream* s, vkd_arena* a, vkd_addr out, vkd_addr x, uint32_t N, vkd_addr* t) {
-    vkd_linear_forward(s, out, x, P(p, pr->w), P(p, pr->b), N, pr->in, pr->out);
+    vkd_linear_forward(s, out, x, P(p, pr->w), P(p, pr->b), N, pr->in, pr->out, F16(p, pr->w));
     if (pr->down == UINT32_MAX) return;
     uint32_t r = m->d.lora_rank;
     vkd_addr tt = vkd_arena_alloc(a, s, (uint64_t)N * r);
     if (!tt) return;
-    vkd_linear_forward(s, tt, x, P(lora, pr->down), 0, N, pr->in, r);
+    vkd_linear_forward(s, tt, x, P(lora, pr->down), 0, N, pr->in, r, false);
     vkd_matmul_desc md = {.M = (int32_t)N, .N = (int32_t)pr->out, .K = (int32_t)r, .trans_b = true,
                           .alpha = m->d.lora_alpha / (float)r, .beta = 1};
     vkd_matmul_forward(s, out, tt, P(lora, pr->up), 0, &md);
@@ -123,7 +124,7 @@ static void proj_fwd(const vkd_xformer* m, const vkd_proj* pr, const vkd_params*
 // dx += dout W (+ LoRA), parameter gradients += (base unless frozen; LoRA factors).
 static void proj_bwd(const vkd_xformer* m, const vkd_proj* pr, const vkd_params* p, const vkd_params* lora,
                      vkd_stream* s, vkd_arena* a, vkd_addr dx, vkd_addr dout, vkd_addr x, uint32_t N, vkd_addr t) {
-    vkd_linear_backward(s, dx, G(p, pr->w), G(p, pr->b), dout, x, P(p, pr->w), N, pr->in, pr->out);
+    vkd_linear_backward(s, dx, G(p, pr->w), G(p, pr->b), dout, x, P(p, pr->w), N, pr->in, pr->out, F16(p, pr->w));
     if (pr->down == UINT32_MAX) return;
     uint32_t r = m->d.lora_rank;
     float scale = m->d.lora_alpha / (float)r;
@@ -139,18 +140,9 @@ static void proj_bwd(const vkd_xformer* m, const vkd_proj* pr, const vkd_params*
     if (dt) {
         vkd_matmul_desc md = {.M = (int32_t)N, .N = (int32_t)r, .K = (int32_t)pr->out, .alpha = scale};
         vkd_matmul_forward(s, dt, dout, P(lora, pr->up), 0, &md);
-        vkd_linear_backward(s, dx, G(lora, pr->down), 0, dt, x, P(lora, pr->down), N, pr->in, r);
+        vkd_linear_backward(s, dx, G(lora, pr->down), 0, dt, x, P(lora, pr->down), N, pr->in, r, false);
     }
     vkd_arena_pop(a, mark);
-}
-
-static vkd_matmul_desc proj_in_desc(uint32_t B, uint32_t C, uint32_t HW) {
-    return (vkd_matmul_desc){.M = (int32_t)HW, .N = (int32_t)C, .K = (int32_t)C, .batch = (int32_t)B,
-                             .trans_a = true, .trans_b = true, .broadcast_b = true};
-}
-static vkd_matmul_desc proj_out_desc(uint32_t B, uint32_t C, uint32_t HW) {
-    return (vkd_matmul_desc){.M = (int32_t)C, .N = (int32_t)HW, .K = (int32_t)C, .batch = (int32_t)B,
-                             .trans_b = true, .broadcast_a = true, .bias_rows = true};
 }
 
 void vkd_xformer_forward(const vkd_xformer* m, const vkd_params* p, const vkd_params* lora, vkd_stream* s,
@@ -175,7 +167,7 @@ void vkd_xformer_forward(const vkd_xformer* m, const vkd_params* p, const vkd_pa
     if (!sv.g) return;
     vkd_groupnorm_forward(s, sv.hn, sv.gmean, sv.grstd, x, P(p, m->norm_w), P(p, m->norm_b), B, C, H, W, m->d.groups,
                           1e-6f, false);
-    vkd_matmul_desc pin = proj_in_desc(B, C, HW);
+    vkd_matmul_desc pin = vkd_prior_tokens_in_desc(B, C, HW, F16(p, m->proj_in_w));
     vkd_matmul_forward(s, sv.x0, sv.hn, P(p, m->proj_in_w), P(p, m->proj_in_b), &pin);
     // Self-attention.
     vkd_layernorm_forward(s, sv.n1, sv.m1, sv.r1, sv.x0, P(p, m->ln1_w), P(p, m->ln1_b), N, C, 1e-5f);
@@ -197,11 +189,11 @@ void vkd_xformer_forward(const vkd_xformer* m, const vkd_params* p, const vkd_pa
     vkd_binary_forward(s, sv.x2, sv.x2, sv.x1, (uint32_t)n, VKD_BINARY_ADD);
     // Feed-forward (GEGLU).
     vkd_layernorm_forward(s, sv.n3, sv.m3, sv.r3, sv.x2, P(p, m->ln3_w), P(p, m->ln3_b), N, C, 1e-5f);
-    vkd_linear_forward(s, sv.h, sv.n3, P(p, m->ff1_w), P(p, m->ff1_b), N, C, 8 * C);
+    vkd_linear_forward(s, sv.h, sv.n3, P(p, m->ff1_w), P(p, m->ff1_b), N, C, 8 * C, F16(p, m->ff1_w));
     vkd_geglu_forward(s, sv.g, sv.h, N, 4 * C);
-    vkd_linear_forward(s, sv.x3, sv.g, P(p, m->ff2_w), P(p, m->ff2_b), N, 4 * C, C);
+    vkd_linear_forward(s, sv.x3, sv.g, P(p, m->ff2_w), P(p, m->ff2_b), N, 4 * C, C, F16(p, m->ff2_w));
     vkd_binary_forward(s, sv.x3, sv.x3, sv.x2, (uint32_t)n, VKD_BINARY_ADD);
-    vkd_matmul_desc pout = proj_out_desc(B, C, HW);
+    vkd_matmul_desc pout = vkd_prior_tokens_out_desc(B, C, HW, F16(p, m->proj_out_w));
     vkd_matmul_forward(s, out, P(p, m->proj_out_w), sv.x3, P(p, m->proj_out_b), &pout);
     vkd_binary_forward(s, out, out, x, (uint32_t)n, VKD_BINARY_ADD);
     if (saved)
@@ -224,15 +216,15 @@ void vkd_xformer_backward(const vkd_xformer* m, const vkd_params* p, const vkd_p
         vkd_arena_pop(a, mark);
         return;
     }
-    vkd_matmul_desc pout = proj_out_desc(B, C, HW);
+    vkd_matmul_desc pout = vkd_prior_tokens_out_desc(B, C, HW, F16(p, m->proj_out_w));
     vkd_matmul_backward(s, G(p, m->proj_out_w), dx3, G(p, m->proj_out_b), dout, P(p, m->proj_out_w), sv->x3, &pout);
     // Feed-forward.
     vkd_addr dx2 = vkd_arena_alloc(a, s, n);
     vkd_stream_copy(s, dx2, dx3, (uint32_t)n);
     vkd_addr dg = vkd_arena_zeros(a, s, n * 4), dh = vkd_arena_zeros(a, s, n * 8), dn = vkd_arena_zeros(a, s, n);
-    vkd_linear_backward(s, dg, G(p, m->ff2_w), G(p, m->ff2_b), dx3, sv->g, P(p, m->ff2_w), N, 4 * C, C);
+    vkd_linear_backward(s, dg, G(p, m->ff2_w), G(p, m->ff2_b), dx3, sv->g, P(p, m->ff2_w), N, 4 * C, C, F16(p, m->ff2_w));
     vkd_geglu_backward(s, dh, dg, sv->h, N, 4 * C);
-    vkd_linear_backward(s, dn, G(p, m->ff1_w), G(p, m->ff1_b), dh, sv->n3, P(p, m->ff1_w), N, C, 8 * C);
+    vkd_linear_backward(s, dn, G(p, m->ff1_w), G(p, m->ff1_b), dh, sv->n3, P(p, m->ff1_w), N, C, 8 * C, F16(p, m->ff1_w));
     vkd_layernorm_backward(s, dx2, G(p, m->ln3_w), G(p, m->ln3_b), scratch, dn, sv->x2, P(p, m->ln3_w), sv->m3, sv->r3,
                            N, C);
     // Cross-attention.
@@ -267,7 +259,7 @@ void vkd_xformer_backward(const vkd_xformer* m, const vkd_params* p, const vkd_p
                            N, C);
     // proj_in and the GroupNorm.
     vkd_addr dhn = vkd_arena_zeros(a, s, n);
-    vkd_matmul_desc pin = proj_in_desc(B, C, HW);
+    vkd_matmul_desc pin = vkd_prior_tokens_in_desc(B, C, HW, F16(p, m->proj_in_w));
     vkd_matmul_backward(s, dhn, G(p, m->proj_in_w), G(p, m->proj_in_b), dx0, sv->hn, P(p, m->proj_in_w), &pin);
     if (dx || G(p, m->norm_w)) {
         uint64_t bytes = vkd_groupnorm_backward_scratch_bytes(B, C, m->d.groups);

@@ -310,25 +310,25 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
     if (!sv->temb) goto fail;
     vkd_timestep_desc td = {.flip_sin_to_cos = d->flip_sin_to_cos, .downscale_freq_shift = d->freq_shift};
     vkd_timestep_embedding_forward(s, sv->tproj, timesteps, B, c0, &td);
-    vkd_linear_forward(s, sv->t_h, sv->tproj, P(p, m->time_l1_w), P(p, m->time_l1_b), B, c0, D);
+    vkd_linear_forward(s, sv->t_h, sv->tproj, P(p, m->time_l1_w), P(p, m->time_l1_b), B, c0, D, vkd_params_is_f16(p, m->time_l1_w));
     vkd_unary_forward(s, sv->t_a, sv->t_h, B * D, VKD_UNARY_SILU);
-    vkd_linear_forward(s, sv->temb, sv->t_a, P(p, m->time_l2_w), P(p, m->time_l2_b), B, D, D);
+    vkd_linear_forward(s, sv->temb, sv->t_a, P(p, m->time_l2_w), P(p, m->time_l2_b), B, D, D, vkd_params_is_f16(p, m->time_l2_w));
     if (d->class_embed_dim) {
         sv->c_h = vkd_arena_alloc(a, s, (uint64_t)B * D);
         sv->c_a = vkd_arena_alloc(a, s, (uint64_t)B * D);
         vkd_addr c_out = vkd_arena_alloc(a, s, (uint64_t)B * D);
         if (!c_out) goto fail;
         vkd_linear_forward(s, sv->c_h, class_labels, P(lora, m->class_l1_w), P(lora, m->class_l1_b), B,
-                           d->class_embed_dim, D);
+                           d->class_embed_dim, D, false);
         vkd_unary_forward(s, sv->c_a, sv->c_h, B * D, VKD_UNARY_SILU);
-        vkd_linear_forward(s, c_out, sv->c_a, P(lora, m->class_l2_w), P(lora, m->class_l2_b), B, D, D);
+        vkd_linear_forward(s, c_out, sv->c_a, P(lora, m->class_l2_w), P(lora, m->class_l2_b), B, D, D, false);
         vkd_binary_forward(s, sv->temb, sv->temb, c_out, B * D, VKD_BINARY_ADD);
     }
     if (acts) acts->time_proj = sv->tproj, acts->temb = sv->temb;
     // conv_in.
     tensor h = {vkd_arena_alloc(a, s, (uint64_t)B * c0 * H * W), c0, H, W};
     if (!h.a) goto fail;
-    vkd_conv2d_forward(s, h.a, sample, P(p, m->conv_in_w), P(p, m->conv_in_b), B, d->in_channels, H, W, c0, 3, 3, &pad1);
+    vkd_prior_conv2d_forward(s, h.a, sample, p, m->conv_in_w, m->conv_in_b, B, d->in_channels, H, W, c0, 3, 3, &pad1);
     if (acts) acts->conv_in = h.a;
     sv->skips[sv->nskips++] = h;
     // Down blocks.
@@ -426,7 +426,7 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
             vkd_groupnorm_forward(s, acts->conv_norm_out, m2, r2, h.a, P(p, m->norm_out_w), P(p, m->norm_out_b), B, c0,
                                   H, W, d->norm_groups, d->norm_eps, false);
     }
-    vkd_conv2d_forward(s, out, sv->act, P(p, m->conv_out_w), P(p, m->conv_out_b), B, c0, H, W, d->out_channels, 3, 3,
+    vkd_prior_conv2d_forward(s, out, sv->act, p, m->conv_out_w, m->conv_out_b, B, c0, H, W, d->out_channels, 3, 3,
                        &pad1);
     if (!saved) {
         free(sv);
@@ -463,7 +463,7 @@ void vkd_unet_backward(const vkd_unet* m, const vkd_params* p, const vkd_params*
         vkd_arena_pop(a, mark);
         return;
     }
-    vkd_prior_conv2d_backward(s, a, dact, G(p, m->conv_out_w), G(p, m->conv_out_b), dout, sv->act, P(p, m->conv_out_w),
+    vkd_prior_conv2d_backward(s, a, dact, dout, sv->act, p, m->conv_out_w, m->conv_out_b,
                               B, c0, H, W, d->out_channels, 3, 3, &pad1);
     {
         uint64_t bytes = vkd_groupnorm_backward_scratch_bytes(B, c0, d->norm_groups);
@@ -532,22 +532,23 @@ void vkd_unet_backward(const vkd_unet* m, const vkd_params* p, const vkd_params*
         }
     }
     // conv_in.
-    vkd_prior_conv2d_backward(s, a, dsample, G(p, m->conv_in_w), G(p, m->conv_in_b), dskip[0], sv->sample,
-                              P(p, m->conv_in_w), B, d->in_channels, H, W, c0, 3, 3, &pad1);
+    vkd_prior_conv2d_backward(s, a, dsample, dskip[0], sv->sample, p, m->conv_in_w, m->conv_in_b, B, d->in_channels, H, W, c0, 3, 3, &pad1);
     // Time and class embeddings.
     if (G(p, m->time_l2_w) || G(p, m->time_l1_w)) {
         vkd_addr da = vkd_arena_zeros(a, s, (uint64_t)B * D), dhh = vkd_arena_zeros(a, s, (uint64_t)B * D);
-        vkd_linear_backward(s, da, G(p, m->time_l2_w), G(p, m->time_l2_b), dtemb, sv->t_a, P(p, m->time_l2_w), B, D, D);
+        vkd_linear_backward(s, da, G(p, m->time_l2_w), G(p, m->time_l2_b), dtemb, sv->t_a, P(p, m->time_l2_w), B, D, D,
+                            vkd_params_is_f16(p, m->time_l2_w));
         vkd_unary_backward(s, dhh, da, sv->t_h, B * D, VKD_UNARY_SILU);
-        vkd_linear_backward(s, 0, G(p, m->time_l1_w), G(p, m->time_l1_b), dhh, sv->tproj, P(p, m->time_l1_w), B, c0, D);
+        vkd_linear_backward(s, 0, G(p, m->time_l1_w), G(p, m->time_l1_b), dhh, sv->tproj, P(p, m->time_l1_w), B, c0, D,
+                            vkd_params_is_f16(p, m->time_l1_w));
     }
     if (d->class_embed_dim && (dclass || G(lora, m->class_l2_w))) {
         vkd_addr da = vkd_arena_zeros(a, s, (uint64_t)B * D), dhh = vkd_arena_zeros(a, s, (uint64_t)B * D);
         vkd_linear_backward(s, da, G(lora, m->class_l2_w), G(lora, m->class_l2_b), dtemb, sv->c_a, P(lora, m->class_l2_w),
-                            B, D, D);
+                            B, D, D, false);
         vkd_unary_backward(s, dhh, da, sv->c_h, B * D, VKD_UNARY_SILU);
         vkd_linear_backward(s, dclass, G(lora, m->class_l1_w), G(lora, m->class_l1_b), dhh, sv->class_labels,
-                            P(lora, m->class_l1_w), B, d->class_embed_dim, D);
+                            P(lora, m->class_l1_w), B, d->class_embed_dim, D, false);
     }
     vkd_arena_pop(a, mark);
 }

@@ -180,7 +180,7 @@ static void head_forward(vkd_stream* s, vkd_arena* a, const vkd_params* p, uint3
     vkd_groupnorm_forward(s, *norm, *mean, *rstd, x, vkd_params_addr(p, nw), vkd_params_addr(p, nb), B, C, H, W,
                           d->norm_num_groups, d->eps, false);
     vkd_unary_forward(s, *act, *norm, (uint32_t)n, VKD_UNARY_SILU);
-    vkd_conv2d_forward(s, out, *act, vkd_params_addr(p, cw), vkd_params_addr(p, cb), B, C, H, W, OC, 3, 3, &k_same3);
+    vkd_prior_conv2d_forward(s, out, *act, p, cw, cb, B, C, H, W, OC, 3, 3, &k_same3);
 }
 
 static void head_backward(vkd_stream* s, vkd_arena* a, const vkd_params* p, uint32_t nw, uint32_t nb, uint32_t cw,
@@ -192,8 +192,7 @@ static void head_backward(vkd_stream* s, vkd_arena* a, const vkd_params* p, uint
     vkd_addr dact = vkd_arena_zeros(a, s, n), dnorm = vkd_arena_zeros(a, s, n);
     uint64_t bytes = vkd_groupnorm_backward_scratch_bytes(B, C, d->norm_num_groups);
     vkd_addr scratch = vkd_arena_alloc(a, s, (bytes + 3) / 4);
-    vkd_prior_conv2d_backward(s, a, dact, vkd_params_grad(p, cw), vkd_params_grad(p, cb), dout, act,
-                              vkd_params_addr(p, cw), B, C, H, W, OC, 3, 3, &k_same3);
+    vkd_prior_conv2d_backward(s, a, dact, dout, act, p, cw, cb, B, C, H, W, OC, 3, 3, &k_same3);
     vkd_unary_backward(s, dnorm, dact, norm, (uint32_t)n, VKD_UNARY_SILU);
     vkd_groupnorm_backward(s, dx, vkd_params_grad(p, nw), vkd_params_grad(p, nb), scratch, dnorm, x,
                            vkd_params_addr(p, nw), vkd_params_addr(p, nb), mean, rstd, B, C, H, W, d->norm_num_groups,
@@ -229,7 +228,7 @@ void vkd_vae_encode_forward(const vkd_vae* m, const vkd_params* p, vkd_stream* s
     vkd_resnet_saved* rs = NULL;
     sv->conv_in = vkd_arena_alloc(a, s, (uint64_t)B * bo[0] * H * W);
     if (!sv->conv_in) goto done;
-    vkd_conv2d_forward(s, sv->conv_in, image, vkd_params_addr(p, e->conv_in_w), vkd_params_addr(p, e->conv_in_b), B,
+    vkd_prior_conv2d_forward(s, sv->conv_in, image, p, e->conv_in_w, e->conv_in_b, B,
                        d->in_channels, H, W, bo[0], 3, 3, &k_same3);
     vkd_addr x = sv->conv_in;
     for (uint32_t i = 0; i < nb; i++) {
@@ -258,7 +257,7 @@ void vkd_vae_encode_forward(const vkd_vae* m, const vkd_params* p, vkd_stream* s
     mid_forward(&e->mid, p, s, a, sv->mid_out, x, B, H, W, saved ? &sv->mid : NULL);
     head_forward(s, a, p, e->norm_w, e->norm_b, e->conv_out_w, e->conv_out_b, d, sv->conv_out, sv->mid_out, B, C, H, W,
                  2 * L, &sv->norm_mean, &sv->norm_rstd, &sv->norm_out, &sv->act);
-    vkd_conv2d_forward(s, moments, sv->conv_out, vkd_params_addr(p, m->quant_w), vkd_params_addr(p, m->quant_b), B,
+    vkd_prior_conv2d_forward(s, moments, sv->conv_out, p, m->quant_w, m->quant_b, B,
                        2 * L, H, W, 2 * L, 1, 1, NULL);
     sv->moments = moments;
 done:
@@ -278,8 +277,7 @@ void vkd_vae_encode_backward(const vkd_vae* m, const vkd_params* p, vkd_stream* 
     vkd_addr dx = vkd_arena_zeros(a, s, (uint64_t)B * C * H * W);
     vkd_addr dmid_in = vkd_arena_zeros(a, s, (uint64_t)B * C * H * W);
     if (!dmid_in) goto done;
-    vkd_prior_conv2d_backward(s, a, dconv_out, vkd_params_grad(p, m->quant_w), vkd_params_grad(p, m->quant_b), dmoments,
-                              sv->conv_out, vkd_params_addr(p, m->quant_w), B, 2 * L, H, W, 2 * L, 1, 1, NULL);
+    vkd_prior_conv2d_backward(s, a, dconv_out, dmoments, sv->conv_out, p, m->quant_w, m->quant_b, B, 2 * L, H, W, 2 * L, 1, 1, NULL);
     head_backward(s, a, p, e->norm_w, e->norm_b, e->conv_out_w, e->conv_out_b, d, dx, dconv_out, sv->mid_out,
                   sv->norm_mean, sv->norm_rstd, sv->norm_out, sv->act, B, C, H, W, 2 * L);
     mid_backward(&e->mid, p, s, a, dmid_in, dx, &sv->mid);
@@ -298,8 +296,7 @@ void vkd_vae_encode_backward(const vkd_vae* m, const vkd_params* p, vkd_stream* 
             dx = dy;
         }
     }
-    vkd_prior_conv2d_backward(s, a, dimage, vkd_params_grad(p, e->conv_in_w), vkd_params_grad(p, e->conv_in_b), dx,
-                              sv->image, vkd_params_addr(p, e->conv_in_w), B, d->in_channels, sv->H, sv->W, bo[0], 3, 3,
+    vkd_prior_conv2d_backward(s, a, dimage, dx, sv->image, p, e->conv_in_w, e->conv_in_b, B, d->in_channels, sv->H, sv->W, bo[0], 3, 3,
                               &k_same3);
 done:
     vkd_arena_pop(a, mark);
@@ -331,10 +328,9 @@ void vkd_vae_decode_forward(const vkd_vae* m, const vkd_params* p, vkd_stream* s
     sv->conv_in = vkd_arena_alloc(a, s, (uint64_t)B * C * h * w);
     sv->mid_out = vkd_arena_alloc(a, s, (uint64_t)B * C * h * w);
     if (!sv->mid_out) goto done;
-    vkd_conv2d_forward(s, sv->post_quant, latent, vkd_params_addr(p, m->post_quant_w), vkd_params_addr(p, m->post_quant_b),
+    vkd_prior_conv2d_forward(s, sv->post_quant, latent, p, m->post_quant_w, m->post_quant_b,
                        B, L, h, w, L, 1, 1, NULL);
-    vkd_conv2d_forward(s, sv->conv_in, sv->post_quant, vkd_params_addr(p, dd->conv_in_w),
-                       vkd_params_addr(p, dd->conv_in_b), B, L, h, w, C, 3, 3, &k_same3);
+    vkd_prior_conv2d_forward(s, sv->conv_in, sv->post_quant, p, dd->conv_in_w, dd->conv_in_b, B, L, h, w, C, 3, 3, &k_same3);
     mid_forward(&dd->mid, p, s, a, sv->mid_out, sv->conv_in, B, h, w, saved ? &sv->mid : NULL);
     vkd_addr x = sv->mid_out;
     for (uint32_t i = 0; i < nb; i++) {
@@ -390,10 +386,8 @@ void vkd_vae_decode_backward(const vkd_vae* m, const vkd_params* p, vkd_stream* 
     vkd_addr dpost = vkd_arena_zeros(a, s, (uint64_t)B * L * h * w);
     if (!dpost) goto done;
     mid_backward(&dd->mid, p, s, a, dconv_in, dx, &sv->mid);
-    vkd_prior_conv2d_backward(s, a, dpost, vkd_params_grad(p, dd->conv_in_w), vkd_params_grad(p, dd->conv_in_b), dconv_in,
-                              sv->post_quant, vkd_params_addr(p, dd->conv_in_w), B, L, h, w, C, 3, 3, &k_same3);
-    vkd_prior_conv2d_backward(s, a, dlatent, vkd_params_grad(p, m->post_quant_w), vkd_params_grad(p, m->post_quant_b),
-                              dpost, sv->latent, vkd_params_addr(p, m->post_quant_w), B, L, h, w, L, 1, 1, NULL);
+    vkd_prior_conv2d_backward(s, a, dpost, dconv_in, sv->post_quant, p, dd->conv_in_w, dd->conv_in_b, B, L, h, w, C, 3, 3, &k_same3);
+    vkd_prior_conv2d_backward(s, a, dlatent, dpost, sv->latent, p, m->post_quant_w, m->post_quant_b, B, L, h, w, L, 1, 1, NULL);
 done:
     vkd_arena_pop(a, mark);
 }

@@ -46,17 +46,6 @@ vkd_status vkd_vae_attn_declare(vkd_vae_attn* m, vkd_params* p, const char* pref
     return st;
 }
 
-// Token projection t = hn^T W^T + b: hn is (B, C, HW) channel-major, t (B, HW, C).
-static vkd_matmul_desc proj_desc(uint32_t B, uint32_t C, uint32_t HW) {
-    return (vkd_matmul_desc){.M = (int32_t)HW, .N = (int32_t)C, .K = (int32_t)C, .batch = (int32_t)B,
-                             .trans_a = true, .trans_b = true, .broadcast_b = true};
-}
-
-// Output projection back to channel-major: out (B, C, HW) = W o^T + b[:, None].
-static vkd_matmul_desc out_desc(uint32_t B, uint32_t C, uint32_t HW) {
-    return (vkd_matmul_desc){.M = (int32_t)C, .N = (int32_t)HW, .K = (int32_t)C, .batch = (int32_t)B,
-                             .trans_b = true, .broadcast_a = true, .bias_rows = true};
-}
 
 // Scores S = q k^T (B, HW, HW) and O = P v (B, HW, C) for the explicit mode.
 static vkd_matmul_desc score_desc(uint32_t B, uint32_t C, uint32_t HW) {
@@ -94,7 +83,8 @@ void vkd_vae_attn_forward(const vkd_vae_attn* m, const vkd_params* p, vkd_stream
     }
     vkd_groupnorm_forward(s, sv.hn, sv.mean, sv.rstd, x, vkd_params_addr(p, m->norm_w), vkd_params_addr(p, m->norm_b),
                           B, C, H, W, m->groups, m->eps, false);
-    vkd_matmul_desc pd = proj_desc(B, C, HW);
+    // q, k and v have one shape, hence one storage type.
+    vkd_matmul_desc pd = vkd_prior_tokens_in_desc(B, C, HW, vkd_params_is_f16(p, m->q_w));
     vkd_matmul_forward(s, sv.q, sv.hn, vkd_params_addr(p, m->q_w), vkd_params_addr(p, m->q_b), &pd);
     vkd_matmul_forward(s, sv.k, sv.hn, vkd_params_addr(p, m->k_w), vkd_params_addr(p, m->k_b), &pd);
     vkd_matmul_forward(s, sv.v, sv.hn, vkd_params_addr(p, m->v_w), vkd_params_addr(p, m->v_b), &pd);
@@ -107,7 +97,7 @@ void vkd_vae_attn_forward(const vkd_vae_attn* m, const vkd_params* p, vkd_stream
         vkd_attention_desc ad = {.B = B, .H = 1, .Tq = HW, .D = C};
         vkd_attention_forward(s, sv.o, sv.lse, sv.q, sv.k, sv.v, &ad);
     }
-    vkd_matmul_desc od = out_desc(B, C, HW);
+    vkd_matmul_desc od = vkd_prior_tokens_out_desc(B, C, HW, vkd_params_is_f16(p, m->o_w));
     vkd_matmul_forward(s, out, vkd_params_addr(p, m->o_w), sv.o, vkd_params_addr(p, m->o_b), &od);
     vkd_binary_forward(s, out, out, x, (uint32_t)n, VKD_BINARY_ADD);
     if (saved)
@@ -125,7 +115,7 @@ void vkd_vae_attn_backward(const vkd_vae_attn* m, const vkd_params* p, vkd_strea
     bool need_hn = dx || vkd_params_grad(p, m->norm_w);
     bool need_qkv = need_hn || vkd_params_grad(p, m->q_w) || vkd_params_grad(p, m->k_w) || vkd_params_grad(p, m->v_w);
     vkd_addr d_o = vkd_arena_zeros(a, s, n);
-    vkd_matmul_desc od = out_desc(B, C, HW);
+    vkd_matmul_desc od = vkd_prior_tokens_out_desc(B, C, HW, vkd_params_is_f16(p, m->o_w));
     vkd_matmul_backward(s, vkd_params_grad(p, m->o_w), d_o, vkd_params_grad(p, m->o_b), dout,
                         vkd_params_addr(p, m->o_w), sv->o, &od);
     if (!need_qkv || !d_o) {
@@ -146,7 +136,8 @@ void vkd_vae_attn_backward(const vkd_vae_attn* m, const vkd_params* p, vkd_strea
         vkd_attention_backward(s, dq, dk, dv, delta, d_o, sv->q, sv->k, sv->v, sv->o, sv->lse, &ad);
     }
     vkd_addr dhn = need_hn ? vkd_arena_zeros(a, s, n) : 0;
-    vkd_matmul_desc pd = proj_desc(B, C, HW);
+    // q, k and v have one shape, hence one storage type.
+    vkd_matmul_desc pd = vkd_prior_tokens_in_desc(B, C, HW, vkd_params_is_f16(p, m->q_w));
     vkd_matmul_backward(s, dhn, vkd_params_grad(p, m->q_w), vkd_params_grad(p, m->q_b), dq, sv->hn,
                         vkd_params_addr(p, m->q_w), &pd);
     vkd_matmul_backward(s, dhn, vkd_params_grad(p, m->k_w), vkd_params_grad(p, m->k_b), dk, sv->hn,

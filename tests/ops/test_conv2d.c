@@ -1,6 +1,6 @@
 // conv2d: GPU forward/backward vs the float64 reference, the reference backward vs
 // central finite differences of the reference forward, accumulation into prefilled
-// gradients, optional gradients, split-K workspaces, and every tile configuration.
+// gradients, optional gradients, split-K workspaces, every tile configuration, fp16 weights.
 #include "harness.h"
 #include "vkdream/nn/conv2d.h"
 
@@ -119,6 +119,47 @@ static void run_case(tu_ctx* t, const char* label, shape s, size_t fd_count) {
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) free(hs[i]);
 }
 
+// An fp16 weight (a frozen parameter): forward and the input gradient against the reference
+// on the same rounded weights; its own gradient is refused.
+static void half_weight_case(tu_ctx* t, const char* label, shape s) {
+    uint32_t OH, OW;
+    vkd_conv2d_out_size(s.H, s.W, s.KH, s.KW, &s.d, &OH, &OW);
+    tu_case(t, "fp16 weight %s B=%u C=%u %ux%u OC=%u k=%ux%u s=%u,%u tiles=%u", label, s.B, s.C, s.H, s.W, s.OC, s.KH,
+            s.KW, s.d.stride_y, s.d.stride_x, s.d.tile_config);
+    s.d.weight_f16 = true;
+    size_t n_in = (size_t)s.B * s.C * s.H * s.W, n_w = (size_t)s.OC * s.C * s.KH * s.KW, n_b = s.OC;
+    size_t n_out = (size_t)s.B * s.OC * OH * OW;
+    double *inp = tu_alloc_d(n_in), *weight = tu_alloc_d(n_w), *bias = tu_alloc_d(n_b), *g = tu_alloc_d(n_out);
+    double *pre_in = tu_alloc_d(n_in), *out = tu_alloc_d(n_out), *d_in = tu_alloc_d(n_in);
+    tu_fill_normal(t, inp, n_in, 1.0);
+    tu_fill_normal(t, weight, n_w, 1.0 / sqrt((double)s.C * s.KH * s.KW));
+    tu_fill_normal(t, bias, n_b, 1.0);
+    tu_fill_normal(t, g, n_out, 1.0);
+    tu_fill_normal(t, pre_in, n_in, 1.0);
+    tu_buf g_w = tu_upload_half(t, weight, n_w);  // rounds `weight` to what the device holds
+    tu_buf g_inp = tu_upload_d(t, inp, n_in), g_b = tu_upload_d(t, bias, n_b), g_g = tu_upload_d(t, g, n_out);
+    tu_buf g_out = tu_alloc(t, n_out), gd_in = tu_upload_d(t, pre_in, n_in);
+    vkd_ref_conv2d_forward(out, inp, weight, s.bias ? bias : NULL, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, &s.d);
+    memcpy(d_in, pre_in, n_in * sizeof *d_in);
+    vkd_ref_conv2d_backward(d_in, NULL, NULL, g, inp, weight, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, &s.d);
+    vkd_conv2d_forward(t->s, g_out.addr, g_inp.addr, g_w.addr, s.bias ? g_b.addr : 0, s.B, s.C, s.H, s.W, s.OC, s.KH,
+                       s.KW, &s.d);
+    vkd_conv2d_backward(t->s, gd_in.addr, 0, 0, g_g.addr, 0, g_w.addr, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW, &s.d);
+    tu_run(t);
+    tu_expect_buf(t, "out", g_out, out, 1e-5, 1e-6);
+    tu_expect_buf(t, "dinp (accumulated)", gd_in, d_in, 1e-5, 1e-5);
+    tu_buf z_w = tu_zeros(t, n_w);
+    vkd_conv2d_backward(t->s, 0, z_w.addr, 0, g_g.addr, g_inp.addr, g_w.addr, s.B, s.C, s.H, s.W, s.OC, s.KH, s.KW,
+                        &s.d);
+    vkd_error e = {0};
+    vkd_status st = vkd_stream_submit(t->s, &e);
+    tu_check(t, st == VKD_ERR_INVALID && strstr(e.msg, "fp16"), "dweight of an fp16 weight is rejected: %s", e.msg);
+    tu_buf* bufs[] = {&g_w, &g_inp, &g_b, &g_g, &g_out, &gd_in, &z_w};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) tu_free(t, bufs[i]);
+    double* hs[] = {inp, weight, bias, g, pre_in, out, d_in};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++) free(hs[i]);
+}
+
 // Recording-time argument checks: the stream reports the first error at submit.
 static void bad_args(tu_ctx* t) {
     tu_case(t, "bad arguments");
@@ -169,6 +210,18 @@ void test_conv2d(tu_ctx* t) {
         run_case(t, "config", (shape){2, 19, 11, 13, 21, 3, 3, a, true}, 0);
         run_case(t, "config", (shape){2, 5, 9, 7, 3, 3, 3, b, true}, 0);
         run_case(t, "config 1x1", (shape){1, 70, 9, 10, 66, 1, 1, (vkd_conv2d_desc){.tile_config = cfg}, false}, 0);
+    }
+    // fp16 weights: odd element counts (the last weight shares its 4-byte pair with padding),
+    // strides, the VAE's asymmetric padding, every tile configuration.
+    half_weight_case(t, "3x3 pad 1", (shape){2, 3, 7, 9, 5, 3, 3, p1, true});
+    half_weight_case(t, "3x3 stride 2 pad 1", (shape){2, 3, 7, 9, 5, 3, 3, s2p1, true});
+    half_weight_case(t, "VAE downsampler", (shape){2, 3, 7, 9, 5, 3, 3, vae_down, false});
+    half_weight_case(t, "1x1", (shape){2, 5, 7, 9, 7, 1, 1, {0}, true});
+    half_weight_case(t, "5x3 general", (shape){2, 3, 9, 7, 5, 5, 3, odd, true});
+    for (uint32_t cfg = 1; cfg <= VKD_CONV2D_TILE_CONFIGS; cfg++) {
+        vkd_conv2d_desc a = p1;
+        a.tile_config = cfg;
+        half_weight_case(t, "config", (shape){2, 19, 11, 13, 21, 3, 3, a, true});
     }
     bad_args(t);
 }

@@ -44,7 +44,7 @@ static void linear_case(tu_ctx* t, uint32_t N, uint32_t C, uint32_t OC, bool bia
     tu_buf gi = tu_upload_d(t, inp, ni), gw = tu_upload_d(t, w, nw), gb = tu_upload_d(t, b, OC);
     tu_buf go = tu_alloc(t, no);
 
-    vkd_linear_forward(t->s, go.addr, gi.addr, gw.addr, bias ? gb.addr : 0, N, C, OC);
+    vkd_linear_forward(t->s, go.addr, gi.addr, gw.addr, bias ? gb.addr : 0, N, C, OC, false);
     tu_run(t);
     vkd_ref_linear_forward(out, inp, w, bias ? b : NULL, N, C, OC);
     tu_expect_buf(t, "out", go, out, 2e-5, 1e-6);
@@ -58,7 +58,7 @@ static void linear_case(tu_ctx* t, uint32_t N, uint32_t C, uint32_t OC, bool bia
     tu_buf gg = tu_upload_d(t, g, no), gdi = tu_upload_d(t, di, ni), gdw = tu_upload_d(t, dw, nw);
     tu_buf gdb = tu_upload_d(t, db, OC);
     vkd_linear_backward(t->s, skip & 1 ? 0 : gdi.addr, skip & 2 ? 0 : gdw.addr, skip & 4 ? 0 : gdb.addr, gg.addr,
-                        gi.addr, gw.addr, N, C, OC);
+                        gi.addr, gw.addr, N, C, OC, false);
     tu_run(t);
     vkd_ref_linear_backward(skip & 1 ? NULL : di, skip & 2 ? NULL : dw, skip & 4 ? NULL : db, g, inp, w, N, C, OC);
     tu_expect_buf(t, skip & 1 ? "dinp untouched" : "dinp = prefill + grad", gdi, di, 2e-5, 1e-6);
@@ -83,7 +83,7 @@ static void linear_case(tu_ctx* t, uint32_t N, uint32_t C, uint32_t OC, bool bia
 static void bad_sizes(tu_ctx* t) {
     tu_case(t, "bad sizes");
     tu_buf x = tu_zeros(t, 16);
-    vkd_linear_forward(t->s, x.addr, x.addr, x.addr, 0, 4, 0, 4);
+    vkd_linear_forward(t->s, x.addr, x.addr, x.addr, 0, 4, 0, 4, false);
     vkd_error e = {0};
     vkd_status st = vkd_stream_submit(t->s, &e);
     tu_check(t, st == VKD_ERR_INVALID && strstr(e.msg, "linear_forward"), "C = 0 is rejected: %s", e.msg);

@@ -1,6 +1,6 @@
 // Batched matmul: GPU forward and backward against the float64 reference, the reference
 // backward against finite differences, accumulation into pre-filled gradients, strided and
-// head-interleaved batches, broadcast operands, every tile configuration, bad arguments.
+// head-interleaved batches, broadcast operands, every tile configuration, fp16 operands, bad arguments.
 #include "harness.h"
 #include "vkdream/nn/matmul.h"
 
@@ -14,7 +14,7 @@ typedef struct mm_case {
     size_t off;         // element offset of every matrix inside its buffer (1 = not 16-byte aligned)
     bool fd;            // finite-difference the reference backward (small cases)
     bool nan_c;         // pre-fill C with NaN: with beta = 0 it must never be read
-    bool skip_da;       // pass da = 0 to the backward
+    bool skip_da;       // pass da = 0 to the backward (also when d.a_f16: fp16 operands have no gradient)
     bool fwd_only;      // no backward (it runs other kernel variants)
 } mm_case;
 
@@ -62,13 +62,13 @@ typedef struct mm_data {
     size_t off, na, nb, nc, nbias;
     double *a, *b, *c0, *bias;
     tu_buf ga, gb, gc, gbias;
+    vkd_addr a0, b0;    // element `off` of A and B (2 or 4 bytes per element)
 } mm_data;
 
 static void check_forward(tu_ctx* t, mm_data* m) {
     const mm_case* mc = m->mc;
     const size_t off = m->off, nc = m->nc;
-    vkd_matmul_forward(t->s, m->gc.addr + 4 * off, m->ga.addr + 4 * off, m->gb.addr + 4 * off,
-                       mc->bias ? m->gbias.addr : 0, &mc->d);
+    vkd_matmul_forward(t->s, m->gc.addr + 4 * off, m->a0, m->b0, mc->bias ? m->gbias.addr : 0, &mc->d);
     tu_run(t);
     double* c = tu_alloc_d(nc);
     memcpy(c, m->c0, nc * sizeof *c);
@@ -100,13 +100,14 @@ static void check_backward(tu_ctx* t, mm_data* m) {
     tu_fill_normal(t, dbias, m->nbias, 1.0);
     tu_buf gg = tu_upload_d(t, g, m->nc), gda = tu_upload_d(t, da, m->na), gdb = tu_upload_d(t, db, m->nb);
     tu_buf gdbias = tu_upload_d(t, dbias, m->nbias);
-    vkd_matmul_backward(t->s, mc->skip_da ? 0 : gda.addr + 4 * off, gdb.addr + 4 * off, mc->bias ? gdbias.addr : 0,
-                        gg.addr + 4 * off, m->ga.addr + 4 * off, m->gb.addr + 4 * off, &mc->d);
+    const bool skip_da = mc->skip_da || mc->d.a_f16, skip_db = mc->d.b_f16;
+    vkd_matmul_backward(t->s, skip_da ? 0 : gda.addr + 4 * off, skip_db ? 0 : gdb.addr + 4 * off,
+                        mc->bias ? gdbias.addr : 0, gg.addr + 4 * off, m->a0, m->b0, &mc->d);
     tu_run(t);
-    vkd_ref_matmul_backward(mc->skip_da ? NULL : da + off, db + off, mc->bias ? dbias : NULL, g + off, m->a + off,
-                            m->b + off, &mc->d);
-    tu_expect_buf(t, mc->skip_da ? "da untouched" : "da = prefill + grad", gda, da, 2e-5, 1e-6);
-    tu_expect_buf(t, "db = prefill + grad", gdb, db, 2e-5, 1e-6);
+    vkd_ref_matmul_backward(skip_da ? NULL : da + off, skip_db ? NULL : db + off, mc->bias ? dbias : NULL, g + off,
+                            m->a + off, m->b + off, &mc->d);
+    tu_expect_buf(t, skip_da ? "da untouched" : "da = prefill + grad", gda, da, 2e-5, 1e-6);
+    tu_expect_buf(t, skip_db ? "db untouched" : "db = prefill + grad", gdb, db, 2e-5, 1e-6);
     tu_expect_buf(t, mc->bias ? "dbias = prefill + grad" : "dbias untouched", gdbias, dbias, 2e-5, 1e-6);
 
     if (mc->fd) {
@@ -144,7 +145,11 @@ static void run_case(tu_ctx* t, const char* name, const mm_case* mc) {
     tu_fill_normal(t, m.bias, m.nbias, 1.0);
     if (mc->nan_c)
         for (size_t i = 0; i < m.nc; i++) m.c0[i] = NAN;
-    m.ga = tu_upload_d(t, m.a, m.na), m.gb = tu_upload_d(t, m.b, m.nb), m.gc = tu_upload_d(t, m.c0, m.nc);
+    // fp16 operands: the reference multiplies the same rounded values.
+    m.ga = r.a_f16 ? tu_upload_half(t, m.a, m.na) : tu_upload_d(t, m.a, m.na);
+    m.gb = r.b_f16 ? tu_upload_half(t, m.b, m.nb) : tu_upload_d(t, m.b, m.nb);
+    m.a0 = m.ga.addr + (r.a_f16 ? 2 : 4) * m.off, m.b0 = m.gb.addr + (r.b_f16 ? 2 : 4) * m.off;
+    m.gc = tu_upload_d(t, m.c0, m.nc);
     m.gbias = tu_upload_d(t, m.bias, m.nbias);
 
     check_forward(t, &m);
@@ -258,6 +263,40 @@ static void tiles(tu_ctx* t) {
     }
 }
 
+// fp16 weights (frozen parameters) as either operand: every layout, the vector path (aligned,
+// multiples of 4) and the scalar one (odd extents, or 4- but not 8-byte aligned at off = 2),
+// broadcast over a batch as the 1x1 projections use them, and the backward to the other operand.
+static void half_operands(tu_ctx* t) {
+    char name[160];
+    for (int side = 0; side < 2; side++) {
+        for (int tr = 0; tr < 4; tr++) {
+            for (int v = 0; v < 2; v++) {
+                const int M = v ? 24 : 13, N = v ? 32 : 9, K = v ? 20 : 7;
+                mm_case mc = {.d = {.M = M, .N = N, .K = K, .trans_a = tr & 1, .trans_b = tr >> 1,
+                                    .a_f16 = side == 0, .b_f16 = side == 1},
+                              .bias = tr == 1, .off = v ? 0 : 2};
+                snprintf(name, sizeof name, "fp16 %s %dx%dx%d ta=%d tb=%d%s", side ? "B" : "A", M, N, K, tr & 1,
+                         tr >> 1, v ? "" : " off=2");
+                run_case(t, name, &mc);
+            }
+        }
+    }
+    run_case(t, "fp16 A broadcast (1x1 conv) B=3 OC=12 C=16 HW=20",
+             &(mm_case){.d = {.M = 12, .N = 20, .K = 16, .batch = 3, .broadcast_a = true, .bias_rows = true,
+                              .a_f16 = true},
+                        .bias = true});
+    run_case(t, "fp16 B broadcast ta tb (tokens) B=2 HW=20 C=16",
+             &(mm_case){.d = {.M = 20, .N = 16, .K = 16, .batch = 2, .trans_a = true, .trans_b = true,
+                              .broadcast_b = true, .b_f16 = true},
+                        .bias = true});
+    run_case(t, "fp16 A and B batch 2 gaps 12x16x8",
+             &(mm_case){.d = {.M = 12, .N = 16, .K = 8, .batch = 2, .stride_a = 100, .stride_b = 132,
+                              .a_f16 = true, .b_f16 = true}});
+    if (!t->quick)
+        run_case(t, "fp16 B 256x256x256 tb (linear)",
+                 &(mm_case){.d = {.M = 256, .N = 256, .K = 256, .trans_b = true, .b_f16 = true}, .bias = true});
+}
+
 static void expect_fail(tu_ctx* t, const char* what, const vkd_matmul_desc* d) {
     tu_buf x = tu_zeros(t, 64);
     vkd_matmul_forward(t->s, x.addr, x.addr, x.addr, 0, d);
@@ -274,6 +313,16 @@ static void bad_args(tu_ctx* t) {
     expect_fail(t, "negative batch", &(vkd_matmul_desc){.M = 2, .N = 2, .K = 2, .batch = -1});
     expect_fail(t, "negative stride", &(vkd_matmul_desc){.M = 2, .N = 2, .K = 2, .stride_c = -8});
     expect_fail(t, "unknown tile", &(vkd_matmul_desc){.M = 2, .N = 2, .K = 2, .tile = 99});
+    expect_fail(t, "odd batch stride of an fp16 operand",
+                &(vkd_matmul_desc){.M = 2, .N = 2, .K = 2, .batch = 2, .stride_a = 5, .a_f16 = true});
+    // The gradient of a frozen fp16 weight is refused by name.
+    tu_buf x = tu_zeros(t, 64);
+    vkd_matmul_backward(t->s, 0, x.addr, 0, x.addr, x.addr, x.addr,
+                        &(vkd_matmul_desc){.M = 2, .N = 2, .K = 2, .b_f16 = true});
+    vkd_error e = {0};
+    vkd_status st = vkd_stream_submit(t->s, &e);
+    tu_check(t, st == VKD_ERR_INVALID && strstr(e.msg, "fp16"), "db of an fp16 b is rejected: %s", e.msg);
+    tu_free(t, &x);
 }
 
 void test_matmul(tu_ctx* t) {
@@ -284,5 +333,6 @@ void test_matmul(tu_ctx* t) {
     broadcast(t);
     big(t);
     tiles(t);
+    half_operands(t);
     bad_args(t);
 }

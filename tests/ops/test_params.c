@@ -526,7 +526,120 @@ static void chunked(tu_ctx* t) {
     vkd_params_free(&g);
 }
 
+// fp16 sets: matrices and kernels stored as half (half the bytes), vectors and keep_f32
+// tables as fp32; the sd-tiny VAE file loaded into one gives the file's values rounded to
+// half; a device copy of the halves reads them back; chunked fp16 sets; save widens;
+// an fp16 set with gradients is refused.
+static void half_sets(tu_ctx* t) {
+    tu_case(t, "fp16 parameter sets");
+    vkd_error e = {0};
+    char path[1024];
+    tu_fixture_path(path, sizeof path, "vae/diffusion_pytorch_model.safetensors");
+    vkd_safetensors* f = NULL;
+    if (!tu_check(t, vkd_safetensors_open(path, &f, &e) == VKD_OK, "open %s: %s", path, e.msg)) return;
+    vkd_params p32 = {0}, p16 = {.f16 = true};
+    size_t n = vkd_safetensors_count(f);
+    for (size_t k = 0; k < n; k++) {
+        const vkd_tensor_info* ti = vkd_safetensors_at(f, k);
+        vkd_params_add(&p32, ti->name, ti->ndim, ti->shape);
+        vkd_params_add(&p16, ti->name, ti->ndim, ti->shape);
+    }
+    vkd_params_keep_f32(&p16, 0);
+    bool ok = vkd_params_alloc(t->gpu, &p32, false, &e) == VKD_OK && vkd_params_alloc(t->gpu, &p16, false, &e) == VKD_OK &&
+              vkd_params_load(&p16, f, NULL, &e) == VKD_OK;
+    if (!tu_check(t, ok, "alloc and load: %s", e.msg)) {
+        vkd_safetensors_close(f);
+        return;
+    }
+    uint64_t mat32 = 0, vec32 = 0;
+    size_t wrong_kind = 0, bad = 0, total = 0;
+    for (uint32_t i = 0; i < p16.count; i++) {
+        const vkd_param* q = &p16.items[i];
+        bool want = q->ndim >= 2 && i != 0;
+        wrong_kind += vkd_params_is_f16(&p16, i) != want;
+        *(want ? &mat32 : &vec32) += q->count;
+        float* got = malloc(q->count * sizeof *got);
+        float* ref = malloc(q->count * sizeof *ref);
+        vkd_params_download(&p16, i, false, got, q->count, &e);
+        vkd_safetensors_read_f32(f, q->name, ref, q->count, &e);
+        for (uint64_t k = 0; k < q->count; k++) {
+            float r = want ? vkd_f16_to_f32(vkd_f32_to_f16(ref[k])) : ref[k];
+            bad += memcmp(&got[k], &r, 4) != 0;
+        }
+        total += q->count;
+        free(got);
+        free(ref);
+    }
+    tu_check(t, wrong_kind == 0, "matrices and kernels are fp16, vectors and the keep_f32 tensor fp32 (%zu wrong)",
+             wrong_kind);
+    tu_check(t, bad == 0, "all %zu values equal the file's rounded to half where stored as half (%zu differ)", total,
+             bad);
+    double expect = (double)(2 * mat32 + 4 * vec32), got16 = (double)vkd_params_bytes(&p16);
+    tu_check(t, got16 <= expect * 1.05 + 256.0 * p16.count && vkd_params_bytes(&p16) < vkd_params_bytes(&p32) * 0.56,
+             "%.0f bytes in fp16 against %.0f in fp32 (the data alone: %.0f)", got16,
+             (double)vkd_params_bytes(&p32), expect);
+    // The device holds halves: copy the raw pairs of one matrix out on the GPU.
+    uint32_t mi = 1;
+    while (mi < p16.count && !vkd_params_is_f16(&p16, mi)) mi++;
+    if (mi < p16.count) {
+        const vkd_param* q = &p16.items[mi];
+        tu_buf z = tu_zeros(t, (q->count + 1) / 2);
+        vkd_stream_copy(t->s, z.addr, vkd_params_addr(&p16, mi), (uint32_t)((q->count + 1) / 2));
+        float* host = malloc(q->count * sizeof *host);
+        vkd_params_download(&p16, mi, false, host, q->count, &e);
+        uint32_t w0 = 0;
+        if (tu_run(t)) vkd_buffer_download(t->gpu, &z.b, 0, &w0, 4, &e);
+        tu_check(t, vkd_f16_to_f32((uint16_t)(w0 & 0xFFFF)) == host[0] && vkd_f16_to_f32((uint16_t)(w0 >> 16)) == host[1],
+                 "%s: device word 0 holds halves %g and %g", q->name, host[0], host[1]);
+        free(host);
+        tu_free(t, &z);
+    }
+    char out[] = "/tmp/vkd_half_XXXXXX";
+    int fd = mkstemp(out);
+    if (fd >= 0) close(fd);
+    vkd_safetensors* g = NULL;
+    ok = vkd_params_save(&p16, out, false, NULL, &e) == VKD_OK && vkd_safetensors_open(out, &g, &e) == VKD_OK &&
+         vkd_params_load(&p32, g, NULL, &e) == VKD_OK;
+    tu_check(t, ok, "save (widened to F32) and reload into an fp32 set: %s", e.msg);
+    if (ok && mi < p16.count) {
+        uint64_t c = p16.items[mi].count;
+        float* a = malloc(c * sizeof *a);
+        float* b = malloc(c * sizeof *b);
+        vkd_params_download(&p16, mi, false, a, c, &e);
+        vkd_params_download(&p32, mi, false, b, c, &e);
+        tu_check(t, !memcmp(a, b, c * sizeof *a), "%s survives the round trip", p16.items[mi].name);
+        free(a);
+        free(b);
+    }
+    if (g) vkd_safetensors_close(g);
+    unlink(out);
+    vkd_safetensors_close(f);
+    vkd_params_free(&p32);
+    vkd_params_free(&p16);
+    // Chunked: halves pack twice as many elements into each buffer.
+    vkd_params c = {.f16 = true, .max_buffer_bytes = 8192};
+    for (int i = 0; i < 10; i++) vkd_params_addf(&c, 2, (int64_t[]){10, 201 + 14 * i}, "layer.%d.weight", i);
+    ok = vkd_params_alloc(t->gpu, &c, false, &e) == VKD_OK;
+    tu_check(t, ok && c.nchunks >= 4, "chunked fp16 set: %u chunks (%s)", c.nchunks, ok ? "ok" : e.msg);
+    size_t rt_bad = 0;
+    for (uint32_t i = 0; ok && i < c.count; i++) {
+        float x[4000], y[4000];
+        for (uint64_t k = 0; k < c.items[i].count; k++) x[k] = (float)(i * 64 + k % 1024);  // integers below 2048: exact in half
+        vkd_params_upload(&c, i, x, c.items[i].count, &e);
+        vkd_params_download(&c, i, false, y, c.items[i].count, &e);
+        rt_bad += memcmp(x, y, c.items[i].count * 4) != 0;
+    }
+    tu_check(t, ok && rt_bad == 0, "chunked fp16 round trips (%zu tensors differ)", rt_bad);
+    vkd_params_free(&c);
+    vkd_params tr = {.f16 = true};
+    vkd_params_addf(&tr, 2, (int64_t[]){4, 4}, "w");
+    tu_check(t, vkd_params_alloc(t->gpu, &tr, true, &e) == VKD_ERR_INVALID && strstr(e.msg, "fp16"),
+             "fp16 with gradients is refused: %s", e.msg);
+    vkd_params_free(&tr);
+}
+
 void test_params(tu_ctx* t) {
+    half_sets(t);
     chunked(t);
     declare(t);
     vae_fixture(t);

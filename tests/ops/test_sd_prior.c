@@ -20,12 +20,12 @@ static bool ok_st(tu_ctx* t, vkd_status st, const vkd_error* e, const char* what
     return tu_check(t, st == VKD_OK, "%s%s%s", what, st ? ": " : "", st ? e->msg : "");
 }
 
-static vkd_prior* open_prior(tu_ctx* t) {
+static vkd_prior* open_prior(tu_ctx* t, bool f16) {
     char dir[1024];
     tu_fixture_path(dir, sizeof dir, "");
     vkd_prior* p = NULL;
     vkd_error e = {0};
-    vkd_sd_prior_desc d = {.fold_token_ids = true, .render_size = 16};
+    vkd_sd_prior_desc d = {.fold_token_ids = true, .render_size = 16, .f16 = f16};
     return ok_st(t, vkd_sd_prior_create(t->gpu, dir, &d, &p, &e), &e, "open sd-tiny as a prior") ? p : NULL;
 }
 
@@ -41,7 +41,7 @@ static double* read_d(tu_ctx* t, vkd_safetensors* st, const char* name, size_t n
 
 static void latent_case(tu_ctx* t) {
     tu_case(t, "latent path: encode and encode backward against the VAE fixture");
-    vkd_prior* p = open_prior(t);
+    vkd_prior* p = open_prior(t, false);
     char path[1024];
     tu_fixture_path(path, sizeof path, "vae/case_encode.safetensors");
     vkd_safetensors* c = NULL;
@@ -125,13 +125,22 @@ static run_out distill_run(tu_ctx* t, vkd_prior* prior, vkd_guidance_method m, u
 
 static void loop_case(tu_ctx* t) {
     tu_case(t, "SDS and VSD through the latent loop of sd-tiny");
-    vkd_prior* p = open_prior(t);
+    vkd_prior* p = open_prior(t, false);
     if (!p) return;
     run_out sds = distill_run(t, p, VKD_GUIDANCE_SDS, 3);
     tu_check(t, sds.finite && sds.moved > 0, "SDS: 3 steps finite, colors moved by %.3g", sds.moved);
     run_out vsd = distill_run(t, p, VKD_GUIDANCE_VSD, 2);
     tu_check(t, vsd.finite && vsd.moved > 0 && isfinite(vsd.phi_loss) && vsd.phi_loss > 0,
              "VSD: 2 steps finite, colors moved by %.3g, phi (LoRA UNet) loss %.4g", vsd.moved, vsd.phi_loss);
+    vkd_prior_destroy(p);
+    // fp16 weights: VSD's LoRA backward then runs through the fp16 base UNet.
+    p = open_prior(t, true);
+    if (!p) return;
+    sds = distill_run(t, p, VKD_GUIDANCE_SDS, 3);
+    tu_check(t, sds.finite && sds.moved > 0, "fp16 weights, SDS: 3 steps finite, colors moved by %.3g", sds.moved);
+    vsd = distill_run(t, p, VKD_GUIDANCE_VSD, 2);
+    tu_check(t, vsd.finite && vsd.moved > 0 && isfinite(vsd.phi_loss) && vsd.phi_loss > 0,
+             "fp16 weights, VSD: 2 steps finite, colors moved by %.3g, phi loss %.4g", vsd.moved, vsd.phi_loss);
     vkd_prior_destroy(p);
 }
 

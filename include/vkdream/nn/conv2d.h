@@ -20,6 +20,9 @@ typedef struct vkd_conv2d_desc {
     // 0: tile sizes chosen for the device and shape. i in 1..VKD_CONV2D_TILE_CONFIGS forces
     // built-in tile configuration i (tests run every one on any device; tuning).
     uint32_t tile_config;
+    // The weight is stored as fp16 (a frozen weight: vkd_params_is_f16) and widened to fp32 as
+    // it is read; dweight must then be 0.
+    bool weight_f16;
 } vkd_conv2d_desc;
 
 #define VKD_CONV2D_TILE_CONFIGS 4

@@ -25,6 +25,9 @@ typedef struct vkd_matmul_desc {
     bool broadcast_a;         // one A for every batch entry (its strides are ignored)
     bool broadcast_b;         // one B for every batch entry
     bool bias_rows;           // the bias is (M,), added to every column, instead of (N,) added to every row
+    bool a_f16, b_f16;        // A / B stored as fp16 (frozen weights: vkd_params_is_f16), widened to fp32
+                              // as they are read; such an operand has no gradient (da / db must be 0)
+                              // and its batch strides must be even
     int32_t tile;             // 0 = pick the tile configuration by shape; i >= 1 forces the i-th of
                               // this device's list (tests, tuning; see vkd_matmul_tile_name)
 } vkd_matmul_desc;

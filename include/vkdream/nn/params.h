@@ -26,8 +26,10 @@ typedef struct vkd_param {
     char name[VKD_PARAM_NAME_MAX];
     int32_t ndim;
     int64_t shape[VKD_PARAM_MAX_DIMS];
-    uint64_t count;   // number of floats
-    uint64_t offset;  // in floats from the start of the set (multiple of 64: 256-byte aligned)
+    uint64_t count;   // number of elements
+    uint64_t offset;  // in 4-byte words from the start of the set (multiple of 64: 256-byte aligned)
+    bool f16;         // stored as IEEE half (set by vkd_params_alloc when the set is .f16)
+    bool keep_f32;    // never stored as half (embedding tables: read by kernels without fp16 input)
 } vkd_param;
 
 typedef struct vkd_params {
@@ -44,6 +46,11 @@ typedef struct vkd_params {
     uint32_t nchunks;      // 0 or 1: data holds everything
     uint64_t chunk_floats;
     uint64_t max_buffer_bytes; // set before alloc to split below the device limit (tests); 0 = device
+    // Set before alloc: a frozen set (no gradient) then stores every matrix and convolution
+    // kernel (ndim >= 2, not keep_f32) as fp16, half the memory; biases and norms stay fp32.
+    // The GEMM and conv kernels read such weights directly (vkd_params_is_f16 says which) and
+    // compute in fp32: the precision of PyTorch's fp16 weights with fp32 accumulation.
+    bool f16;
     vkd_buffer grad;       // (total,) or empty (addr 0) when the set is frozen
     vkd_buffer adam_m, adam_v; // allocated on demand by vkd_params_alloc_adam
 } vkd_params;
@@ -61,6 +68,13 @@ vkd_status vkd_params_alloc(vkd_gpu* gpu, vkd_params* p, bool with_grad, vkd_err
 // Allocates zeroed Adam moment buffers (no-op when present).
 vkd_status vkd_params_alloc_adam(vkd_params* p, vkd_error* err);
 void vkd_params_free(vkd_params* p);
+
+// Marks parameter i as never fp16 (call before vkd_params_alloc).
+void vkd_params_keep_f32(vkd_params* p, uint32_t i);
+// Whether parameter i is stored as fp16 (after vkd_params_alloc).
+bool vkd_params_is_f16(const vkd_params* p, uint32_t i);
+// Bytes of device memory the parameter data takes (after vkd_params_alloc).
+uint64_t vkd_params_bytes(const vkd_params* p);
 
 // Device address of parameter i (its data or its gradient; gradient is 0 for frozen sets).
 vkd_addr vkd_params_addr(const vkd_params* p, uint32_t i);
@@ -88,15 +102,16 @@ typedef struct vkd_params_load_desc {
     uint32_t first, last;
 } vkd_params_load_desc;
 
-// Loads every selected parameter from f (F32, F16, BF16 or F64, converted to F32). A missing
+// Loads every selected parameter from f (F32, F16, BF16 or F64, converted to F32, or to F16
+// for the parameters stored as half). A missing
 // tensor or a different shape is an error naming the file, the tensor and both shapes. A
 // tensor of shape [O, I, 1, 1] also fills a declared [O, I] parameter and vice versa
 // (1x1 conv vs linear projections, which SD1 and SD2 checkpoints mix).
 vkd_status vkd_params_load(vkd_params* p, const vkd_safetensors* f, const vkd_params_load_desc* desc,
                            vkd_error* err);
-// Uploads parameter i from host floats (count must match).
+// Uploads parameter i from host floats (count must match; rounded to nearest-even for fp16 ones).
 vkd_status vkd_params_upload(vkd_params* p, uint32_t i, const float* src, uint64_t count, vkd_error* err);
-// Downloads parameter i (or its gradient) to host floats.
+// Downloads parameter i (or its gradient) to host floats (fp16 ones widened exactly).
 vkd_status vkd_params_download(const vkd_params* p, uint32_t i, bool grad, float* dst, uint64_t count,
                                vkd_error* err);
 // Fills every parameter with N(0, s^2), s = clamp(1/sqrt(fan_in), 0.02, 0.2), biases and norms

@@ -20,6 +20,7 @@
 
 #include "vkdream/gpu.h"
 #include "vkdream/nn/arena.h"
+#include "vkdream/nn/matmul.h"
 #include "vkdream/nn/params.h"
 
 #ifdef __cplusplus
@@ -169,12 +170,24 @@ void vkd_upsample_backward(const vkd_upsample* m, const vkd_params* p, vkd_strea
 vkd_status vkd_prior_param(vkd_params* p, uint32_t* idx, vkd_error* err, int ndim, const int64_t* shape,
                            const char* prefix, const char* local);
 
-// Records conv2d's backward with a split-K workspace from the arena when that helps
-// (released before returning). Same arguments as vkd_conv2d_backward without the
-// workspace fields of desc.
+// The 1x1 projections between a channel-major feature map x (B, C, HW) and tokens t (B, HW, C)
+// as GEMMs with a (C, C) weight W and bias b (w_f16: W is stored as fp16):
+//   in:  t = x^T W^T + b          (vkd_matmul_forward(s, t, x, W, b, &desc))
+//   out: y = W t^T + b[:, None]   (vkd_matmul_forward(s, y, W, t, b, &desc))
+vkd_matmul_desc vkd_prior_tokens_in_desc(uint32_t B, uint32_t C, uint32_t HW, bool w_f16);
+vkd_matmul_desc vkd_prior_tokens_out_desc(uint32_t B, uint32_t C, uint32_t HW, bool w_f16);
+
+// conv2d of a layer whose weight w and bias b (UINT32_MAX: none) are parameters of p, the
+// weight read as stored (fp32, or fp16 in an fp16 set).
 struct vkd_conv2d_desc;
-void vkd_prior_conv2d_backward(vkd_stream* s, vkd_arena* a, vkd_addr dinp, vkd_addr dweight, vkd_addr dbias,
-                               vkd_addr dout, vkd_addr inp, vkd_addr weight, uint32_t B, uint32_t C, uint32_t H,
+void vkd_prior_conv2d_forward(vkd_stream* s, vkd_addr out, vkd_addr inp, const vkd_params* p, uint32_t w, uint32_t b,
+                              uint32_t B, uint32_t C, uint32_t H, uint32_t W, uint32_t OC, uint32_t KH, uint32_t KW,
+                              const struct vkd_conv2d_desc* desc);
+// Its backward: dinp += (0: not needed) and the gradients of w and b when p has a gradient
+// buffer, with a split-K workspace from the arena when that helps (released before returning).
+// desc's workspace fields are ignored.
+void vkd_prior_conv2d_backward(vkd_stream* s, vkd_arena* a, vkd_addr dinp, vkd_addr dout, vkd_addr inp,
+                               const vkd_params* p, uint32_t w, uint32_t b, uint32_t B, uint32_t C, uint32_t H,
                                uint32_t W, uint32_t OC, uint32_t KH, uint32_t KW, const struct vkd_conv2d_desc* desc);
 
 #ifdef __cplusplus

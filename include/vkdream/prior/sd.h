@@ -60,6 +60,10 @@ typedef struct vkd_sd_load_desc {
     const char* prediction;
     bool no_text, no_unet, no_vae;  // leave these components out
     bool unet_grad, vae_grad;       // allocate gradient buffers for these parameter sets
+    // fp16 weights: every frozen component keeps its matrices and convolution kernels in fp16
+    // (half the memory and weight bandwidth; math in fp32, see vkd_params.f16). Components
+    // with gradient buffers stay fp32.
+    bool f16;
 } vkd_sd_load_desc;
 
 typedef struct vkd_sd_model {

@@ -21,6 +21,8 @@ typedef struct vkd_sd_prior_desc {
     // Random-weight test models whose text encoder is smaller than the tokenizer (the sd-tiny
     // fixture): fold token ids into the encoder's vocabulary (id mod vocab_size).
     bool fold_token_ids;
+    bool f16;                    // fp16 weights for the frozen text encoder, UNet and VAE (vkd_params.f16);
+                                 // VSD's LoRA and camera embedding stay fp32
     uint32_t render_size;        // the render size the prior works at; 0 = unet sample_size * 8 (latent) or
                                  // sample_size (pixel)
 } vkd_sd_prior_desc;
