@@ -119,24 +119,34 @@ void vkd_resnet_forward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s,
     uint32_t ci = d->in_channels, co = d->out_channels, hw = H * W;
     vkd_arena_mark mark = vkd_arena_push(a);
     vkd_resnet_saved sv = {.B = B, .H = H, .W = W, .x = x, .temb = temb};
+    // The convolutions' inputs h1 and h3 serve only their weight gradients: with frozen
+    // weights (SDS through a frozen VAE or UNet) they are temporaries, not saved, which halves
+    // the saved state at full resolution.
+    bool keep_conv_inputs = vkd_params_grad(p, m->conv1_w) != 0;
     sv.mean1 = vkd_arena_alloc(a, s, (uint64_t)B * d->groups);
     sv.rstd1 = vkd_arena_alloc(a, s, (uint64_t)B * d->groups);
-    sv.h1 = vkd_arena_alloc(a, s, (uint64_t)B * ci * hw);
     sv.h2 = vkd_arena_alloc(a, s, (uint64_t)B * co * hw);
     sv.mean2 = vkd_arena_alloc(a, s, (uint64_t)B * d->groups_out);
     sv.rstd2 = vkd_arena_alloc(a, s, (uint64_t)B * d->groups_out);
-    sv.h3 = vkd_arena_alloc(a, s, (uint64_t)B * co * hw);
     if (temb) sv.temb_act = vkd_arena_alloc(a, s, (uint64_t)B * d->temb_channels);
+    vkd_addr h1 = keep_conv_inputs ? vkd_arena_alloc(a, s, (uint64_t)B * ci * hw) : 0;
+    vkd_addr h3 = keep_conv_inputs ? vkd_arena_alloc(a, s, (uint64_t)B * co * hw) : 0;
+    vkd_arena_mark temps = vkd_arena_push(a);  // what follows is released when the block is done
+    if (!keep_conv_inputs) {
+        h1 = vkd_arena_alloc(a, s, (uint64_t)B * ci * hw);
+        h3 = vkd_arena_alloc(a, s, (uint64_t)B * co * hw);
+    }
+    if (keep_conv_inputs) sv.h1 = h1, sv.h3 = h3;
     vkd_addr tproj = temb ? vkd_arena_alloc(a, s, (uint64_t)B * co) : 0;
     vkd_addr sc = m->short_w != UINT32_MAX ? vkd_arena_alloc(a, s, (uint64_t)B * co * hw) : 0;
-    if (!sv.h3) { // the arena failed the stream
+    if (!h3 || !sv.rstd2) { // the arena failed the stream
         vkd_arena_pop(a, mark);
         return;
     }
 
-    vkd_groupnorm_forward(s, sv.h1, sv.mean1, sv.rstd1, x, vkd_params_addr(p, m->norm1_w),
+    vkd_groupnorm_forward(s, h1, sv.mean1, sv.rstd1, x, vkd_params_addr(p, m->norm1_w),
                           vkd_params_addr(p, m->norm1_b), B, ci, H, W, d->groups, d->eps, true);
-    vkd_prior_conv2d_forward(s, sv.h2, sv.h1, p, m->conv1_w, m->conv1_b, B, ci, H, W,
+    vkd_prior_conv2d_forward(s, sv.h2, h1, p, m->conv1_w, m->conv1_b, B, ci, H, W,
                        co, 3, 3, &k_same3);
     if (temb) {
         vkd_unary_forward(s, sv.temb_act, temb, B * d->temb_channels, VKD_UNARY_SILU);
@@ -145,9 +155,9 @@ void vkd_resnet_forward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s,
         vkd_broadcast_forward(s, sv.h2, sv.h2, tproj, (uint32_t[4]){B, co, H, W}, (uint32_t[4]){B, co, 1, 1},
                               VKD_BINARY_ADD);
     }
-    vkd_groupnorm_forward(s, sv.h3, sv.mean2, sv.rstd2, sv.h2, vkd_params_addr(p, m->norm2_w),
+    vkd_groupnorm_forward(s, h3, sv.mean2, sv.rstd2, sv.h2, vkd_params_addr(p, m->norm2_w),
                           vkd_params_addr(p, m->norm2_b), B, co, H, W, d->groups_out, d->eps, true);
-    vkd_prior_conv2d_forward(s, out, sv.h3, p, m->conv2_w, m->conv2_b, B, co, H, W,
+    vkd_prior_conv2d_forward(s, out, h3, p, m->conv2_w, m->conv2_b, B, co, H, W,
                        co, 3, 3, &k_same3);
     if (sc) {
         vkd_prior_conv2d_forward(s, sc, x, p, m->short_w, m->short_b, B, ci, H, W, co,
@@ -156,10 +166,12 @@ void vkd_resnet_forward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s,
     } else {
         vkd_binary_forward(s, out, out, x, B * co * hw, VKD_BINARY_ADD);
     }
-    if (saved)
+    if (saved) {
+        vkd_arena_pop(a, temps);  // later work in the stream may reuse it: streams run in order
         *saved = sv;
-    else
+    } else {
         vkd_arena_pop(a, mark);
+    }
 }
 
 void vkd_resnet_backward(const vkd_resnet* m, const vkd_params* p, vkd_stream* s, vkd_arena* a, vkd_addr dx,

@@ -158,6 +158,7 @@ static vkd_status begin_batch(sd_prior* sp, vkd_stream* s, const int32_t* t, uin
     vkd_status st = vkd_stream_submit(s, err);
     if (st) return st;
     vkd_arena_reset(&sp->pred_arena);
+    vkd_arena_compact(&sp->pred_arena);  // one chunk of the first steps' peak from now on
     if (B > sp->tscap) {
         if (sp->tsbuf.addr) vkd_buffer_free(sp->gpu, &sp->tsbuf);
         if ((st = vkd_buffer_alloc(sp->gpu, (size_t)B * sizeof(float), &sp->tsbuf, err))) return st;
@@ -193,6 +194,7 @@ static vkd_status sd_encode(vkd_prior* base, vkd_stream* s, vkd_addr z, vkd_addr
     vkd_status st = vkd_stream_submit(s, err);  // the previous encode's scratch is free afterwards
     if (st) return st;
     vkd_arena_reset(&sp->enc_arena);
+    vkd_arena_compact(&sp->enc_arena);
     vkd_arena* a = &sp->enc_arena;
     uint32_t h, w, L = sp->vae.d.latent_channels;
     vkd_vae_latent_size(&sp->vae, H, W, &h, &w);
@@ -237,6 +239,7 @@ static vkd_status sd_decode(vkd_prior* base, vkd_stream* s, vkd_addr image, vkd_
     vkd_status st = vkd_stream_submit(s, err);
     if (st) return st;
     vkd_arena_reset(&sp->pred_arena);
+    vkd_arena_compact(&sp->pred_arena);
     uint32_t L = sp->vae.d.latent_channels, f = sp->base.downsample;
     uint64_t nz = (uint64_t)B * L * h * w, n = (uint64_t)B * 3 * h * f * w * f;
     vkd_addr lat = vkd_arena_alloc(&sp->pred_arena, s, nz);

@@ -50,6 +50,9 @@ void vkd_unet_saved_free(vkd_unet_saved* sv) { free(sv); }
 
 static vkd_addr P(const vkd_params* p, uint32_t i) { return i == UINT32_MAX || !p ? 0 : vkd_params_addr(p, i); }
 static vkd_addr G(const vkd_params* p, uint32_t i) { return i == UINT32_MAX || !p ? 0 : vkd_params_grad(p, i); }
+// A block's saved state when the caller keeps one for the backward; NULL for inference, so
+// every block releases its temporaries as it goes.
+static void* keep(const vkd_unet_saved* saved, void* block_saved) { return saved ? block_saved : NULL; }
 
 // ---------------------------------------------------------------------------
 // Config
@@ -338,14 +341,14 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
             uint64_t n = (uint64_t)B * outc * h.H * h.W;
             vkd_addr r = vkd_arena_alloc(a, s, n);
             if (!r) goto fail;
-            vkd_resnet_forward(&m->down_res[i][j], p, s, a, r, h.a, sv->temb, B, h.H, h.W, &sv->down_res[i][j]);
+            vkd_resnet_forward(&m->down_res[i][j], p, s, a, r, h.a, sv->temb, B, h.H, h.W, keep(saved, &sv->down_res[i][j]));
             sv->down_res_out[i][j] = r;
             if (acts && i == 0 && j == 0) acts->down_res0 = r;
             tensor o = {r, outc, h.H, h.W};
             if (d->cross_down[i]) {
                 vkd_addr x = vkd_arena_alloc(a, s, n);
                 if (!x) goto fail;
-                vkd_xformer_forward(&m->down_attn[i][j], p, lora, s, a, x, r, ctx, B, h.H, h.W, T, &sv->down_attn[i][j]);
+                vkd_xformer_forward(&m->down_attn[i][j], p, lora, s, a, x, r, ctx, B, h.H, h.W, T, keep(saved, &sv->down_attn[i][j]));
                 o.a = x;
                 if (acts && i == 0 && j == 0) acts->down_attn0 = x;
             }
@@ -357,7 +360,7 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
             vkd_downsample_out_size(&m->down_sample[i], h.H, h.W, &OH, &OW);
             tensor o = {vkd_arena_alloc(a, s, (uint64_t)B * outc * OH * OW), outc, OH, OW};
             if (!o.a) goto fail;
-            vkd_downsample_forward(&m->down_sample[i], p, s, a, o.a, h.a, B, h.H, h.W, &sv->down_sample[i]);
+            vkd_downsample_forward(&m->down_sample[i], p, s, a, o.a, h.a, B, h.H, h.W, keep(saved, &sv->down_sample[i]));
             h = o;
             sv->skips[sv->nskips++] = h;
         }
@@ -370,10 +373,10 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
     sv->mid_a = d->mid_cross ? (tensor){vkd_arena_alloc(a, s, nm), h.C, h.H, h.W} : sv->mid_r0;
     sv->mid_out = (tensor){vkd_arena_alloc(a, s, nm), h.C, h.H, h.W};
     if (!sv->mid_out.a) goto fail;
-    vkd_resnet_forward(&m->mid_res[0], p, s, a, sv->mid_r0.a, h.a, sv->temb, B, h.H, h.W, &sv->mid_res[0]);
+    vkd_resnet_forward(&m->mid_res[0], p, s, a, sv->mid_r0.a, h.a, sv->temb, B, h.H, h.W, keep(saved, &sv->mid_res[0]));
     if (d->mid_cross)
-        vkd_xformer_forward(&m->mid_attn, p, lora, s, a, sv->mid_a.a, sv->mid_r0.a, ctx, B, h.H, h.W, T, &sv->mid_attn);
-    vkd_resnet_forward(&m->mid_res[1], p, s, a, sv->mid_out.a, sv->mid_a.a, sv->temb, B, h.H, h.W, &sv->mid_res[1]);
+        vkd_xformer_forward(&m->mid_attn, p, lora, s, a, sv->mid_a.a, sv->mid_r0.a, ctx, B, h.H, h.W, T, keep(saved, &sv->mid_attn));
+    vkd_resnet_forward(&m->mid_res[1], p, s, a, sv->mid_out.a, sv->mid_a.a, sv->temb, B, h.H, h.W, keep(saved, &sv->mid_res[1]));
     h = sv->mid_out;
     if (acts) acts->mid = h.a;
     // Up blocks.
@@ -389,13 +392,13 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
             if (!r || !cat.a) goto fail;
             vkd_concat_forward(s, cat.a, h.a, skip.a, B, h.C, skip.C, h.H, h.W);
             sv->up_cat[i][j] = cat;
-            vkd_resnet_forward(&m->up_res[i][j], p, s, a, r, cat.a, sv->temb, B, h.H, h.W, &sv->up_res[i][j]);
+            vkd_resnet_forward(&m->up_res[i][j], p, s, a, r, cat.a, sv->temb, B, h.H, h.W, keep(saved, &sv->up_res[i][j]));
             sv->up_res_out[i][j] = r;
             tensor o = {r, outc, h.H, h.W};
             if (d->cross_up[i]) {
                 vkd_addr x = vkd_arena_alloc(a, s, (uint64_t)B * outc * h.H * h.W);
                 if (!x) goto fail;
-                vkd_xformer_forward(&m->up_attn[i][j], p, lora, s, a, x, r, ctx, B, h.H, h.W, T, &sv->up_attn[i][j]);
+                vkd_xformer_forward(&m->up_attn[i][j], p, lora, s, a, x, r, ctx, B, h.H, h.W, T, keep(saved, &sv->up_attn[i][j]));
                 o.a = x;
             }
             h = o;
@@ -404,7 +407,7 @@ void vkd_unet_forward(const vkd_unet* m, const vkd_params* p, const vkd_params* 
         if (i + 1 < nb) {
             tensor o = {vkd_arena_alloc(a, s, (uint64_t)B * outc * h.H * h.W * 4), outc, h.H * 2, h.W * 2};
             if (!o.a) goto fail;
-            vkd_upsample_forward(&m->up_sample[i], p, s, a, o.a, h.a, B, h.H, h.W, &sv->up_sample[i]);
+            vkd_upsample_forward(&m->up_sample[i], p, s, a, o.a, h.a, B, h.H, h.W, keep(saved, &sv->up_sample[i]));
             h = o;
         }
         if (acts) acts->up[i] = h.a;

@@ -18,7 +18,8 @@ extern "C" {
 
 typedef struct vkd_arena {
     vkd_gpu* gpu;
-    size_t chunk_bytes;                  // 0 = 64 MiB; larger requests get a chunk of their own size
+    size_t chunk_bytes;                  // 0 = 64 MiB; larger requests get a chunk of their own size;
+                                         // chunk sizes double every 8 chunks (up to 1 GiB)
     vkd_buffer chunks[VKD_ARENA_MAX_CHUNKS];
     size_t used[VKD_ARENA_MAX_CHUNKS];   // bytes used per chunk
     uint32_t nchunks;
@@ -44,6 +45,11 @@ vkd_addr vkd_arena_zeros(vkd_arena* a, vkd_stream* s, uint64_t count);
 vkd_arena_mark vkd_arena_push(const vkd_arena* a);
 void vkd_arena_pop(vkd_arena* a, vkd_arena_mark m);
 void vkd_arena_reset(vkd_arena* a);
+// After a reset, when the passes so far spilled over several chunks: replaces them with one
+// chunk of the peak size (when one allocation can hold it), so repeated passes of the same
+// shape hold exactly what they use, without the tails and growth of the first pass. Only
+// when no recorded or running work uses the arena's memory (right after a submit).
+void vkd_arena_compact(vkd_arena* a);
 void vkd_arena_free(vkd_arena* a);
 
 #ifdef __cplusplus

@@ -67,11 +67,12 @@ typedef struct vkd_resnet_saved {
     vkd_addr x;              // (B, Cin, H, W): the caller's input (not copied: keep it alive)
     vkd_addr temb;           // (B, T) the caller's temb, or 0
     vkd_addr mean1, rstd1;   // (B, groups)
-    vkd_addr h1;             // (B, Cin, H, W)  SiLU(norm1(x)), input of conv1
+    vkd_addr h1;             // (B, Cin, H, W)  SiLU(norm1(x)), input of conv1 (0 when the weights are
+                             // frozen: only their gradients need it)
     vkd_addr temb_act;       // (B, T)          SiLU(temb), input of time_emb_proj, or 0
     vkd_addr h2;             // (B, Cout, H, W) conv1 out + temb projection, input of norm2
     vkd_addr mean2, rstd2;   // (B, groups_out)
-    vkd_addr h3;             // (B, Cout, H, W) SiLU(norm2(h2)), input of conv2
+    vkd_addr h3;             // (B, Cout, H, W) SiLU(norm2(h2)), input of conv2 (0 when frozen)
 } vkd_resnet_saved;
 
 // Resolves d's defaults and checks it (groups divide the channels), then declares the
