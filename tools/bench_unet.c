@@ -257,6 +257,24 @@ static void bench_close(bench* b) {
     b->s = NULL, b->gpu = NULL;
 }
 
+// The two passes of a UNet or VAE row: timings, device peaks and the arena's live peaks.
+// Returns NULL, or the name of the pass that failed.
+static const char* measure_pair(bench* b, row* r, void* job, pass_fn fwd, pass_fn fb, reset_fn reset,
+                                const vkd_arena* a, const char* fwd_name, const char* fb_name) {
+    if (!time_pass(b, job, fwd, reset, &r->fwd_ms)) return fwd_name;
+    r->peak_fwd = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
+    r->live_fwd = mib(a->peak_bytes);
+    if (!time_pass(b, job, fb, reset, &r->fb_ms)) return fb_name;
+    r->peak_fb = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
+    r->live_fb = mib(a->peak_bytes);
+    return NULL;
+}
+
+static void free_buffers(bench* b, vkd_buffer* bufs, int n) {
+    for (int i = 0; i < n; i++)
+        if (bufs[i].addr) vkd_buffer_free(b->gpu, &bufs[i]);
+}
+
 // Frozen random parameters, fp16 on request (--memory-only: contents left undefined).
 static bool make_params(bench* b, vkd_params* p, bool f16, row* r) {
     uint64_t np = 0;
@@ -338,21 +356,14 @@ static void run_unet(bench* b, const char* model, uint32_t div, uint32_t size, b
         vkd_buffer_alloc(b->gpu, nimg * 4, &bufs[4], &b->e) || vkd_buffer_alloc(b->gpu, nimg * 4, &bufs[5], &b->e))
         goto fail;
     j.ts = bufs[3].addr, j.out = bufs[4].addr, j.dsample = bufs[5].addr;
-    stage = "forward";
-    if (!time_pass(b, &j, unet_fwd, unet_reset, &r->fwd_ms)) goto fail;
-    r->peak_fwd = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
-    r->live_fwd = mib(j.a.peak_bytes);
-    stage = "forward + backward";
-    if (!time_pass(b, &j, unet_fb, unet_reset, &r->fb_ms)) goto fail;
-    r->peak_fb = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
-    r->live_fb = mib(j.a.peak_bytes);
+    if ((stage = measure_pair(b, r, &j, unet_fwd, unet_fb, unet_reset, &j.a, "forward", "forward + backward")))
+        goto fail;
     r->ok = true;
     goto done;
 fail:
     snprintf(r->err, sizeof r->err, "%s: %s", stage, b->e.msg);
 done:
-    for (int i = 0; i < 6; i++)
-        if (bufs[i].addr) vkd_buffer_free(b->gpu, &bufs[i]);
+    free_buffers(b, bufs, 6);
     vkd_arena_free(&j.a);
     vkd_params_free(&j.p);
     bench_close(b);
@@ -416,21 +427,13 @@ static void run_vae(bench* b, uint32_t size, bool f16, row* r) {
         vkd_buffer_alloc(b->gpu, nimg * 4, &bufs[3], &b->e))
         goto fail;
     j.moments = bufs[2].addr, j.dimage = bufs[3].addr;
-    stage = "encode";
-    if (!time_pass(b, &j, vae_fwd, vae_reset, &r->fwd_ms)) goto fail;
-    r->peak_fwd = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
-    r->live_fwd = mib(j.a.peak_bytes);
-    stage = "encode + backward";
-    if (!time_pass(b, &j, vae_fb, vae_reset, &r->fb_ms)) goto fail;
-    r->peak_fb = mib(vkd_gpu_peak_allocated_bytes(b->gpu));
-    r->live_fb = mib(j.a.peak_bytes);
+    if ((stage = measure_pair(b, r, &j, vae_fwd, vae_fb, vae_reset, &j.a, "encode", "encode + backward"))) goto fail;
     r->ok = true;
     goto done;
 fail:
     snprintf(r->err, sizeof r->err, "%s: %s", stage, b->e.msg);
 done:
-    for (int i = 0; i < 4; i++)
-        if (bufs[i].addr) vkd_buffer_free(b->gpu, &bufs[i]);
+    free_buffers(b, bufs, 4);
     vkd_arena_free(&j.a);
     vkd_params_free(&j.p);
     bench_close(b);
@@ -517,8 +520,7 @@ static void run_sds(bench* b, const char* model, uint32_t render, bool f16, row*
 fail:
     snprintf(r->err, sizeof r->err, "%s: %s", stage, b->e.msg);
 done:
-    for (int i = 0; i < 10; i++)
-        if (bufs[i].addr) vkd_buffer_free(b->gpu, &bufs[i]);
+    free_buffers(b, bufs, 10);
     vkd_arena_free(&j.pred);
     vkd_arena_free(&j.enc);
     vkd_params_free(&j.text_p);
