@@ -24,7 +24,7 @@
 typedef struct sd_prior {
     vkd_prior base;
     vkd_gpu* gpu;
-    char name[64];
+    char name[96];
     vkd_tokenizer* tok;
     bool fold_ids;
     vkd_clip clip;
@@ -457,7 +457,7 @@ static vkd_status create_from_file(vkd_gpu* gpu, const char* file, const vkd_sd_
     sp->pred_arena.gpu = sp->enc_arena.gpu = gpu;
     sp->base.impl = sp;
     const char* slash = strrchr(file, '/');
-    snprintf(sp->name, sizeof sp->name, "sd:%s", slash ? slash + 1 : file);
+    snprintf(sp->name, sizeof sp->name, "sd:%s%s", slash ? slash + 1 : file, d->f16 ? " (fp16 weights)" : "");
     sp->base.name = sp->name;
     // Take the components over (the model keeps nothing it would free).
     sp->tok = m->tok, m->tok = NULL;
@@ -514,7 +514,8 @@ vkd_status vkd_sd_prior_create(vkd_gpu* gpu, const char* folder, const vkd_sd_pr
     sp->pred_arena.gpu = sp->enc_arena.gpu = gpu;
     sp->base.impl = sp;
     const char* slash = strrchr(folder, '/');
-    snprintf(sp->name, sizeof sp->name, "sd:%s", slash && slash[1] ? slash + 1 : folder);
+    snprintf(sp->name, sizeof sp->name, "sd:%s%s", slash && slash[1] ? slash + 1 : folder,
+             d.f16 ? " (fp16 weights)" : "");
     sp->base.name = sp->name;
     vkd_status st = VKD_OK;
     // Tokenizer and text encoder.
