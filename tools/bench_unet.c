@@ -8,7 +8,8 @@
 //                pair through the UNet, the encoder backward, then a preview decode; the
 //                first step's peak, and what later steps hold once the arenas are compacted.
 //   bench_unet [--model sd15|sd21|both] [--precision f32|f16|both] [--size LATENT]
-//              [--vae-size N] [--reps N] [--channels-div N] [--memory-only] [--device NAME]
+//              [--vae-size N] [--reps N] [--channels-div N] [--memory-only [--max-sds-mib N]]
+//              [--device NAME]
 // Models: sd15 = SD-1.5 (block_out_channels 320/640/1280/1280, cross-attention in down blocks
 // 0-2, up blocks 1-3 and the mid block, 2 layers per block, 768-wide context, 8 heads, 1x1-conv
 // projections); sd21 = SD-2.1-base (the same with a 1024-wide context, heads 5/10/20/20 = head
@@ -32,7 +33,8 @@
 // --memory-only records every pass without submitting it (allocation happens while recording,
 // so the peak is the same) at the full sizes (latent 64, VAE 512): device memory for cards
 // this machine does not have. --channels-div N divides the UNet's block_out_channels by N
-// (heads kept), rows named sd15/N, sd21/N.
+// (heads kept), rows named sd15/N, sd21/N. --max-sds-mib N makes the exit status 1 when an SDS
+// step's first-step peak exceeds N MiB (CTest: SD-1.5 with fp16 weights within 8 GiB).
 #define _POSIX_C_SOURCE 200809L
 #include "vkdream/nn/arena.h"
 #include "vkdream/nn/params.h"
@@ -592,7 +594,8 @@ static void usage(FILE* f) {
             "  128 on a CPU device; 0 = no VAE row); --reps: timed runs after one warm-up, best reported (default 3);\n"
             "  --channels-div: divide the UNet's block_out_channels by N (a narrower model);\n"
             "  --memory-only: record without running, full sizes, plus one SDS step of the whole model at 512x512\n"
-            "  renders: peak device memory for cards this machine does not have.\n");
+            "  renders: peak device memory for cards this machine does not have; --max-sds-mib N: exit 1 when\n"
+            "  an SDS step's first-step peak exceeds N MiB.\n");
 }
 
 int main(int argc, char** argv) {
@@ -601,6 +604,7 @@ int main(int argc, char** argv) {
     bench b = {.reps = 3};
     uint32_t size = 0, div = 1;
     int64_t vae_size = -1;
+    double max_sds_mib = 0;
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         const char* v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -617,6 +621,8 @@ int main(int argc, char** argv) {
             size = (uint32_t)strtoul(v, NULL, 10), i++;
         } else if (v && !strcmp(a, "--vae-size")) {
             vae_size = strtol(v, NULL, 10), i++;
+        } else if (v && !strcmp(a, "--max-sds-mib")) {
+            max_sds_mib = strtod(v, NULL), i++;
         } else if (v && !strcmp(a, "--reps")) {
             b.reps = (uint32_t)strtoul(v, NULL, 10), i++;
         } else if (v && !strcmp(a, "--channels-div")) {
@@ -638,6 +644,10 @@ int main(int argc, char** argv) {
     if ((!sd15 && !sd21) || (!p32 && !p16) || !b.reps || (size && size % 8) || !div_ok || !vae_ok) {
         fprintf(stderr, "bench_unet: --model sd15|sd21|both, --precision f32|f16|both, --size a positive multiple of 8, "
                         "--vae-size 0 or a multiple of 8, --reps >= 1, --channels-div 1 or 2\n");
+        return 2;
+    }
+    if (max_sds_mib > 0 && !b.memory_only) {
+        fprintf(stderr, "bench_unet: --max-sds-mib needs --memory-only (the SDS rows)\n");
         return 2;
     }
     uint32_t vsize = (uint32_t)vae_size;
@@ -664,5 +674,13 @@ int main(int argc, char** argv) {
     int rc = print_rows(rows, nr, ROW_UNET);
     rc |= print_rows(rows, nr, ROW_VAE);
     rc |= print_rows(rows, nr, ROW_SDS);
+    for (int i = 0; i < nr && max_sds_mib > 0; i++) {
+        if (rows[i].kind != ROW_SDS || !rows[i].ok) continue;
+        bool over = rows[i].peak_fwd > max_sds_mib;
+        printf("%s: SDS step %s %s at %ux%u: %.0f MiB %s %.0f MiB\n", over ? "FAIL" : "ok", rows[i].name,
+               rows[i].f16 ? "fp16" : "fp32", rows[i].size, rows[i].size, rows[i].peak_fwd, over ? ">" : "<=",
+               max_sds_mib);
+        rc |= over;
+    }
     return rc;
 }
